@@ -1,0 +1,127 @@
+/**
+ * Canonical JSON (spec appendix "Canonical JSON"): object keys sorted by Unicode code point, no insignificant
+ * whitespace, UTF-8, only the short escapes JSON requires, integers within ±(2^53−1). Floats and out-of-range
+ * numbers are refused, because two implementations would not print them the same way.
+ */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
+
+export class CanonicalJsonError extends Error {
+  constructor(message: string, readonly path: string) {
+    super(path ? `${message} at ${path}` : message);
+    this.name = "CanonicalJsonError";
+  }
+}
+
+/** Compares by code point: JavaScript's default sort compares UTF-16 units, which misorders astral characters. */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    // Surrogates (0xD800–0xDFFF) stand for code points above 0xFFFF, so they rank above 0xE000–0xFFFF.
+    const sa = ca >= 0xd800 && ca <= 0xdfff ? ca + 0x2000 : ca >= 0xe000 ? ca - 0x800 : ca;
+    const sb = cb >= 0xd800 && cb <= 0xdfff ? cb + 0x2000 : cb >= 0xe000 ? cb - 0x800 : cb;
+    return sa - sb;
+  }
+  return a.length - b.length;
+}
+
+function encodeString(s: string): string {
+  // JSON.stringify emits exactly the escapes canonical JSON wants: \" \\ \b \f \n \r \t, \u00XX for other
+  // control characters, and (since ES2019) \uXXXX for lone surrogates; everything else is left as is.
+  return JSON.stringify(s);
+}
+
+function encode(value: unknown, path: string, out: string[]): void {
+  if (value === null) {
+    out.push("null");
+  } else if (typeof value === "boolean") {
+    out.push(value ? "true" : "false");
+  } else if (typeof value === "number") {
+    if (!Number.isInteger(value)) throw new CanonicalJsonError("floats are not allowed in canonical JSON", path);
+    if (value > MAX_SAFE_INTEGER || value < -MAX_SAFE_INTEGER) {
+      throw new CanonicalJsonError("integer out of range ±(2^53−1)", path);
+    }
+    out.push(Object.is(value, -0) ? "0" : String(value));
+  } else if (typeof value === "string") {
+    out.push(encodeString(value));
+  } else if (Array.isArray(value)) {
+    out.push("[");
+    value.forEach((item, i) => {
+      if (i > 0) out.push(",");
+      encode(item, `${path}[${i}]`, out);
+    });
+    out.push("]");
+  } else if (typeof value === "object") {
+    const keys = Object.keys(value as object).sort(compareCodePoints);
+    out.push("{");
+    let first = true;
+    for (const key of keys) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item === undefined) continue;
+      if (!first) out.push(",");
+      first = false;
+      out.push(encodeString(key), ":");
+      encode(item, path ? `${path}.${key}` : key, out);
+    }
+    out.push("}");
+  } else {
+    throw new CanonicalJsonError(`${typeof value} is not a JSON value`, path);
+  }
+}
+
+/** The canonical JSON text of a value. */
+export function canonicalJson(value: unknown): string {
+  const out: string[] = [];
+  encode(value, "", out);
+  return out.join("");
+}
+
+/** The canonical JSON of a value as UTF-8 bytes: what gets signed and hashed. */
+export function canonicalJsonBytes(value: unknown): Buffer {
+  return Buffer.from(canonicalJson(value), "utf8");
+}
+
+/**
+ * Parses JSON text strictly for Matrix: integers beyond ±(2^53−1) and floats are refused rather than silently
+ * rounded, and duplicate keys are kept as JSON.parse does (last wins). Throws CanonicalJsonError.
+ */
+export function parseStrictJson(text: string): JsonValue {
+  const value = JSON.parse(text) as JsonValue;
+  canonicalJson(value); // validates numbers; JSON.parse already rounded, so also scan the source text below
+  if (/[0-9][eE.]|[0-9]{16,}/.test(text)) assertNoUnsafeNumberLiterals(text);
+  return value;
+}
+
+/** Scans the JSON source for number literals that JSON.parse would have rounded or turned into floats. */
+function assertNoUnsafeNumberLiterals(text: string): void {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') {
+      inString = true;
+      continue;
+    }
+    if (c === "-" || (c >= "0" && c <= "9")) {
+      let j = i;
+      while (j < text.length && /[-+0-9eE.]/.test(text[j]!)) j++;
+      const literal = text.slice(i, j);
+      if (/[eE.]/.test(literal)) throw new CanonicalJsonError(`float ${literal} is not allowed`, "");
+      const big = BigInt(literal);
+      if (big > BigInt(MAX_SAFE_INTEGER) || big < -BigInt(MAX_SAFE_INTEGER)) {
+        throw new CanonicalJsonError(`integer ${literal} out of range ±(2^53−1)`, "");
+      }
+      i = j - 1;
+    }
+  }
+}
