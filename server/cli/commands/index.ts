@@ -1,0 +1,5 @@
+/** Every CLI command. A new group of commands goes in its own file here and is added to this list. */
+import type { CliCommand } from "../command";
+import { cryptoCommands } from "./crypto";
+
+export const COMMANDS: readonly CliCommand[] = [...cryptoCommands];
