@@ -1,0 +1,235 @@
+/**
+ * HomeServer: the composition root. Builds every component from the config and passes each its collaborators
+ * through its constructor; nothing else in the engine reaches for globals.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Config } from "./config";
+import { loadOrCreateAdminToken } from "./admin-token";
+import { Backoff } from "./federation/backoff";
+import { FederationRegistry } from "./federation/registry";
+import { FederationServer } from "./federation/server";
+import { TRANSACTION_RESPONSE_TTL_MS, TransactionActions } from "./federation/transaction-actions";
+import { TransportLayerClient } from "./federation/transport/client";
+import { createFederationAgent } from "./federation/transport/connector";
+import { ServerDiscovery, createSystemDnsResolver, type DnsResolver } from "./federation/transport/discovery";
+import { MatrixFederationClient } from "./federation/transport/http-client";
+import { IpRangeFilter } from "./federation/transport/ip-range";
+import { FederationRateLimiter } from "./federation/transport/rate-limiter";
+import { TransportLayerServer } from "./federation/transport/server";
+import { DeviceListHandler } from "./handlers/device-list";
+import { DeviceMessageHandler } from "./handlers/device-message";
+import { PresenceHandler } from "./handlers/presence";
+import { ReceiptsHandler } from "./handlers/receipts";
+import { TypingHandler } from "./handlers/typing";
+import { Router, noAuth, type Logger } from "./http/router";
+import { KeyServer } from "./keys/key-server";
+import { Keyring, type KeyFetcher } from "./keys/keyring";
+import { OwnKeys, loadOrCreateSigningKey } from "./keys/own-keys";
+import { createLogger } from "./log";
+import { openDatabase, type Database } from "./store/database";
+import { DestinationStore } from "./store/destination-store";
+import { DeviceInboxStore } from "./store/device-inbox-store";
+import { DeviceStore } from "./store/device-store";
+import { InboundStore } from "./store/inbound-store";
+import { PresenceStore } from "./store/presence-store";
+import { ReceiptStore } from "./store/receipt-store";
+import { RoomStore } from "./store/room-store";
+import { ServerKeyStore } from "./store/server-key-store";
+import { StagingStore } from "./store/staging-store";
+import { SERVER_SOFTWARE, SERVER_VERSION } from "./version";
+
+export type RootLogger = Logger & { child(component: string): Logger };
+
+export interface HomeServerOptions {
+  log?: RootLogger;
+  now?: () => number;
+  /** replaces the system DNS (tests) */
+  dnsResolver?: DnsResolver;
+  /** replaces the federation key fetcher (tests) */
+  keyFetcher?: KeyFetcher;
+  /** PEM CAs trusted for outbound federation instead of the system store (tests, private federations) */
+  federationCaCertificates?: readonly string[];
+}
+
+export interface StartupReport {
+  signingKeyCreated: boolean;
+  adminTokenCreated: boolean;
+  appliedMigrations: string[];
+  databaseMs: number;
+}
+
+/** Inbound transactions whose responses are kept, and EDUs kept in the console's log. */
+const PRUNE_INTERVAL_MS = 3600_000;
+const KEEP_LOGGED_EDUS = 10_000;
+
+export interface Stores {
+  serverKeys: ServerKeyStore;
+  destinations: DestinationStore;
+  inbound: InboundStore;
+  rooms: RoomStore;
+  staging: StagingStore;
+  presence: PresenceStore;
+  receipts: ReceiptStore;
+  devices: DeviceStore;
+  deviceInbox: DeviceInboxStore;
+}
+
+export interface Components {
+  config: Config;
+  log: RootLogger;
+  db: Database;
+  stores: Stores;
+  ownKeys: OwnKeys;
+  keyring: Keyring;
+  discovery: ServerDiscovery;
+  httpClient: MatrixFederationClient;
+  transportClient: TransportLayerClient;
+  backoff: Backoff;
+  registry: FederationRegistry;
+  typing: TypingHandler;
+  router: Router;
+  adminToken: string;
+  startup: StartupReport;
+  now: () => number;
+}
+
+export class HomeServer {
+  readonly startedAt: number;
+  private stopped = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  private constructor(private readonly c: Components) {
+    this.startedAt = c.now();
+  }
+
+  get config(): Config { return this.c.config; }
+  get log(): RootLogger { return this.c.log; }
+  get db(): Database { return this.c.db; }
+  get stores(): Stores { return this.c.stores; }
+  get ownKeys(): OwnKeys { return this.c.ownKeys; }
+  get keyring(): Keyring { return this.c.keyring; }
+  get discovery(): ServerDiscovery { return this.c.discovery; }
+  get httpClient(): MatrixFederationClient { return this.c.httpClient; }
+  get transportClient(): TransportLayerClient { return this.c.transportClient; }
+  get backoff(): Backoff { return this.c.backoff; }
+  get registry(): FederationRegistry { return this.c.registry; }
+  get typing(): TypingHandler { return this.c.typing; }
+  get adminToken(): string { return this.c.adminToken; }
+  get startup(): StartupReport { return this.c.startup; }
+  get version(): string { return SERVER_VERSION; }
+
+  static async create(config: Config, options: HomeServerOptions = {}): Promise<HomeServer> {
+    const now = options.now ?? Date.now;
+    const log = options.log ?? createLogger(config.log_level);
+    const { key: signingKey, created: signingKeyCreated } = loadOrCreateSigningKey(config.signing_key_path);
+    const { token: adminToken, created: adminTokenCreated } = loadOrCreateAdminToken(config.data_dir, config.admin.token);
+    const ipFilter = new IpRangeFilter({ blacklist: config.ip_range_blacklist, whitelist: config.ip_range_whitelist });
+
+    const dbStarted = Date.now();
+    const db = await openDatabase(config.database.url);
+    const databaseMs = Date.now() - dbStarted;
+    if (db.appliedMigrations.length) log.info("database migrated", { applied: db.appliedMigrations.join(",") });
+    const stores: Stores = {
+      serverKeys: new ServerKeyStore(db.prisma),
+      destinations: new DestinationStore(db.prisma),
+      inbound: new InboundStore(db.prisma),
+      rooms: new RoomStore(db.prisma),
+      staging: new StagingStore(db.prisma),
+      presence: new PresenceStore(db.prisma),
+      receipts: new ReceiptStore(db.prisma),
+      devices: new DeviceStore(db.prisma),
+      deviceInbox: new DeviceInboxStore(db.prisma),
+    };
+
+    // Outbound: discovery → IP-filtered connections → signed requests, aware of each destination's backoff.
+    const resolver = options.dnsResolver ?? createSystemDnsResolver();
+    const wellKnownDispatcher = createFederationAgent({
+      resolver, ipFilter, verifyCertificates: config.federation_verify_certificates,
+      caCertificates: options.federationCaCertificates, connectTimeoutMs: 10_000,
+    });
+    const discovery = new ServerDiscovery({ resolver, wellKnownDispatcher, overrides: config.federation_domain_overrides, now });
+    const backoff = new Backoff(stores.destinations, config.federation, log.child("backoff"), now);
+    const httpClient = new MatrixFederationClient({
+      serverName: config.server_name, signingKey, discovery, ipFilter, backoff, now,
+      verifyCertificates: config.federation_verify_certificates, caCertificates: options.federationCaCertificates,
+    });
+    const transportClient = new TransportLayerClient(httpClient);
+
+    const oldKeys = Object.fromEntries(Object.entries(config.old_signing_keys).map(([id, k]) => [id, { key: k.key, expired_ts: k.expired_ts }]));
+    const ownKeys = new OwnKeys(config.server_name, signingKey, oldKeys, config.key_refresh_interval, now);
+    const keyring = new Keyring(ownKeys, stores.serverKeys, options.keyFetcher ?? transportClient, config.trusted_key_servers, now);
+    backoff.onRemoteServerUp((destination) => {
+      keyring.forgetFailure(destination);
+      httpClient.wake(destination);
+    });
+
+    // EDU handlers.
+    const registry = new FederationRegistry(log.child("registry"));
+    const typing = new TypingHandler(now);
+    const devices = new DeviceListHandler(stores.devices);
+    registry.registerEduHandler("m.typing", (origin, content) => typing.onEdu(origin, content));
+    registry.registerEduHandler("m.presence", (origin, content) => new PresenceHandler(stores.presence, now).onEdu(origin, content));
+    registry.registerEduHandler("m.receipt", (origin, content) => new ReceiptsHandler(stores.receipts, now).onEdu(origin, content));
+    registry.registerEduHandler("m.device_list_update", (origin, content) => devices.onDeviceListUpdate(origin, content));
+    registry.registerEduHandler("m.signing_key_update", (origin, content) => devices.onSigningKeyUpdate(origin, content));
+    registry.registerEduHandler("m.direct_to_device", (origin, content) =>
+      new DeviceMessageHandler(config.server_name, stores.deviceInbox, now).onEdu(origin, content));
+
+    // Inbound HTTP: keys, version, well-known, and the authenticated federation endpoints.
+    const router = new Router(log.child("http"));
+    new KeyServer(ownKeys, keyring, now).register(router);
+    router.add("GET", "/_matrix/federation/v1/version", { authenticate: noAuth }, () => ({
+      body: { server: { name: SERVER_SOFTWARE, version: SERVER_VERSION } },
+    }));
+    if (config.serve_server_wellknown) {
+      const base = new URL(config.public_baseurl);
+      const delegated = `${base.hostname}:${base.port || (base.protocol === "https:" ? 443 : 80)}`;
+      router.add("GET", "/.well-known/matrix/server", { authenticate: noAuth }, () => ({
+        body: { "m.server": delegated },
+        headers: { "Cache-Control": "max-age=86400", "Access-Control-Allow-Origin": "*" },
+      }));
+    }
+    const transportServer = new TransportLayerServer({
+      serverName: config.server_name, router, keyring, rateLimiter: new FederationRateLimiter(undefined, now), now,
+      onVerifiedOrigin: (origin) => void backoff.markUp(origin),
+    });
+    new FederationServer({
+      keyring, rooms: stores.rooms, staging: stores.staging, inbound: stores.inbound, registry,
+      transactions: new TransactionActions(stores.inbound, now), log: log.child("federation"), now,
+    }).register(transportServer);
+
+    const hs = new HomeServer({
+      config, log, db, stores, ownKeys, keyring, discovery, httpClient, transportClient, backoff, registry, typing, router,
+      adminToken, startup: { signingKeyCreated, adminTokenCreated, appliedMigrations: db.appliedMigrations, databaseMs }, now,
+    });
+    hs.startHousekeeping();
+    return hs;
+  }
+
+  private startHousekeeping(): void {
+    const prune = () => {
+      this.c.stores.inbound.prune(this.c.now() - TRANSACTION_RESPONSE_TTL_MS, KEEP_LOGGED_EDUS)
+        .catch((e: Error) => this.c.log.warn("pruning the inbound log failed", { error: e.message }));
+    };
+    const timer = setInterval(prune, PRUNE_INTERVAL_MS);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** True for the paths the engine answers itself: /_matrix/*, /_synapse/*, /.well-known/matrix/*. */
+  handles(path: string): boolean {
+    return path.startsWith("/_matrix/") || path.startsWith("/_synapse/") || path.startsWith("/.well-known/matrix/");
+  }
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return this.c.router.handle(req, res);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await this.c.httpClient.close();
+    await this.c.db.close();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Applies prisma/migrations at start-up without the Prisma CLI's native engine (which would be downloaded):
+ * Prisma's own schema engine compiled to WASM runs the migrations through the active driver adapter and records
+ * them in the standard `_prisma_migrations` table, so `prisma migrate status/deploy` agree with it.
+ */
+import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bindMigrationAwareSqlAdapterFactory, type SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import * as bg from "@prisma/schema-engine-wasm/schema_engine_bg";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const SCHEMA_PATH = join(ROOT, "prisma/schema.prisma");
+export const MIGRATIONS_DIR = join(ROOT, "prisma/migrations");
+const NO_FILTERS = { externalTables: [], externalEnums: [] };
+
+let wasmReady: Promise<void> | undefined;
+
+/** Instantiates the WASM schema engine once per process. */
+function loadWasm(): Promise<void> {
+  wasmReady ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasmPath = join(dirname(require.resolve("@prisma/schema-engine-wasm/schema_engine_bg")), "schema_engine_bg.wasm");
+    const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath), { "./schema_engine_bg.js": bg as unknown as WebAssembly.ModuleImports });
+    bg.__wbg_set_wasm(instance.exports);
+    (instance.exports as { __wbindgen_start?: () => void }).__wbindgen_start?.();
+  })();
+  return wasmReady;
+}
+
+async function createEngine(adapter: SqlMigrationAwareDriverAdapterFactory): Promise<bg.SchemaEngine> {
+  await loadWasm();
+  const schema = readFileSync(SCHEMA_PATH, "utf8");
+  const factory = bindMigrationAwareSqlAdapterFactory(adapter);
+  return bg.SchemaEngine.new({ datamodels: [[SCHEMA_PATH, schema]] }, () => {}, factory);
+}
+
+function readMigrations(): bg.MigrationList {
+  const dirs = existsSync(MIGRATIONS_DIR)
+    ? readdirSync(MIGRATIONS_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
+    : [];
+  const lockPath = join(MIGRATIONS_DIR, "migration_lock.toml");
+  return {
+    baseDir: MIGRATIONS_DIR,
+    lockfile: { path: "migration_lock.toml", content: existsSync(lockPath) ? readFileSync(lockPath, "utf8") : null },
+    shadowDbInitScript: "",
+    migrationDirectories: dirs.map((dir) => ({
+      path: dir,
+      migrationFile: { path: "migration.sql", content: { tag: "ok", value: readFileSync(join(MIGRATIONS_DIR, dir, "migration.sql"), "utf8") } },
+    })),
+  } as bg.MigrationList;
+}
+
+/** Applies pending migrations; returns the names applied (none when the database is current). */
+export async function applyMigrations(adapter: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
+  const engine = await createEngine(adapter);
+  try {
+    const out = await engine.applyMigrations({ migrationsList: readMigrations(), filters: NO_FILTERS });
+    return out.appliedMigrationNames;
+  } finally {
+    engine.free();
+  }
+}
+
+/**
+ * The SQL that takes a database from schema `fromText` (or empty) to the current schema.prisma. The engine queries
+ * its database's version when created, so even a pure diff needs one (a throwaway PGlite does).
+ */
+export async function diffSchema(fromText: string | null, adapter: SqlMigrationAwareDriverAdapterFactory): Promise<string> {
+  const engine = await createEngine(adapter);
+  try {
+    const to = { tag: "schemaDatamodel", files: [{ path: SCHEMA_PATH, content: readFileSync(SCHEMA_PATH, "utf8") }] };
+    const from = fromText === null ? { tag: "empty" } : { tag: "schemaDatamodel", files: [{ path: SCHEMA_PATH, content: fromText }] };
+    const result = await engine.diff({ from, to, script: true, exitCode: null, filters: NO_FILTERS } as unknown as bg.DiffParams);
+    return result.stdout ?? "";
+  } finally {
+    engine.free();
+  }
+}

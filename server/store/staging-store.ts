@@ -1,0 +1,49 @@
+/**
+ * The persisted per-room staging area for PDUs received over federation. A PDU is acknowledged to its sender
+ * only once it is here; the room's worker removes it only after the event is persisted.
+ */
+import type { PrismaClient } from "./generated/client";
+
+export interface StagedEvent {
+  id: number;
+  origin: string;
+  roomId: string;
+  eventId: string;
+  receivedTs: number;
+  eventJson: string;
+  redacted: boolean;
+}
+
+export class StagingStore {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /** Stages a PDU; returns false when the same event is already waiting. */
+  async stage(event: Omit<StagedEvent, "id">): Promise<boolean> {
+    const result = await this.prisma.inboundStagedEvent.createMany({
+      data: [{ ...event, receivedTs: BigInt(event.receivedTs) }],
+      skipDuplicates: true,
+    });
+    return result.count === 1;
+  }
+
+  /** The oldest staged events of a room, in arrival order. */
+  async next(roomId: string, limit: number): Promise<StagedEvent[]> {
+    const rows = await this.prisma.inboundStagedEvent.findMany({ where: { roomId }, orderBy: { id: "asc" }, take: limit });
+    return rows.map((r) => ({ ...r, id: Number(r.id), receivedTs: Number(r.receivedTs) }));
+  }
+
+  async remove(id: number): Promise<void> {
+    await this.prisma.inboundStagedEvent.deleteMany({ where: { id: BigInt(id) } });
+  }
+
+  /** Rooms with staged events, e.g. to restart their workers after a restart. */
+  async roomsWithStagedEvents(): Promise<string[]> {
+    const rows = await this.prisma.inboundStagedEvent.findMany({ distinct: ["roomId"], select: { roomId: true } });
+    return rows.map((r) => r.roomId);
+  }
+
+  async countByRoom(): Promise<Map<string, number>> {
+    const rows = await this.prisma.inboundStagedEvent.groupBy({ by: ["roomId"], _count: { id: true } });
+    return new Map(rows.map((r) => [r.roomId, r._count.id]));
+  }
+}
