@@ -1,0 +1,110 @@
+/**
+ * When a remote server may be tried again (Synapse's RetryDestinationLimiter, DESIGN.md §5): the first failure
+ * waits `destination_min_retry_interval`; each further failure multiplies the interval by
+ * `destination_retry_multiplier` × uniform(0.8, 1.4), up to `destination_max_retry_interval`. A destination is
+ * ready when retry_last_ts + retry_interval ≤ now. Success after failure resets the timings and announces the
+ * server as up; so does a verified request from it.
+ */
+import type { FederationRequestError } from "./transport/errors";
+import type { FederationBackoff } from "./transport/http-client";
+import { NOT_FAILING, type DestinationStore, type RetryTimings } from "../store/destination-store";
+import type { Logger } from "../http/router";
+
+export interface BackoffConfig {
+  destination_min_retry_interval: number;
+  destination_retry_multiplier: number;
+  destination_max_retry_interval: number;
+}
+
+/** Timings read from the database are trusted this long, so other processes' changes show up soon. */
+const CACHE_MS = 5000;
+/** An inbound request re-reads timings at most this often per origin, to notice another process's failures. */
+const MARK_UP_CACHE_MS = 1000;
+
+export type RemoteServerUpListener = (destination: string) => void;
+
+export class Backoff implements FederationBackoff {
+  private readonly cache = new Map<string, { timings: RetryTimings; readAt: number }>();
+  private readonly upListeners: RemoteServerUpListener[] = [];
+
+  constructor(
+    private readonly store: DestinationStore,
+    private readonly config: BackoffConfig,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  onRemoteServerUp(listener: RemoteServerUpListener): void {
+    this.upListeners.push(listener);
+  }
+
+  async getTimings(destination: string, maxAgeMs = CACHE_MS): Promise<RetryTimings> {
+    const cached = this.cache.get(destination);
+    if (cached && this.now() - cached.readAt < maxAgeMs) return cached.timings;
+    const timings = (await this.store.getRetryTimings(destination)) ?? NOT_FAILING;
+    this.cache.set(destination, { timings, readAt: this.now() });
+    if (this.cache.size > 100_000) this.cache.clear();
+    return timings;
+  }
+
+  async isReady(destination: string): Promise<boolean> {
+    try {
+      const t = await this.getTimings(destination);
+      return t.retryInterval === 0 || t.retryLastTs + t.retryInterval <= this.now();
+    } catch (e) {
+      this.log.warn("cannot read retry timings; trying anyway", { destination, error: (e as Error).message });
+      return true;
+    }
+  }
+
+  /** The next interval after a failure, given the current one (0 when not failing). */
+  nextInterval(current: number): number {
+    if (current <= 0) return this.config.destination_min_retry_interval;
+    const next = Math.floor(current * this.config.destination_retry_multiplier * (0.8 + 0.6 * this.random()));
+    return Math.min(next, this.config.destination_max_retry_interval);
+  }
+
+  async recordFailure(destination: string, error: FederationRequestError | Error): Promise<void> {
+    try {
+      const current = await this.getTimings(destination);
+      const now = this.now();
+      const timings: RetryTimings = {
+        retryLastTs: now,
+        retryInterval: this.nextInterval(current.retryInterval),
+        failureTs: current.failureTs ?? now,
+      };
+      await this.store.setRetryTimings(destination, timings);
+      this.cache.delete(destination);
+      this.log.info("destination backing off", { destination, retry_in_ms: timings.retryInterval, error: error.message });
+    } catch (e) {
+      this.log.warn("cannot record failure", { destination, error: (e as Error).message });
+    }
+  }
+
+  async recordSuccess(destination: string): Promise<void> {
+    await this.markUp(destination);
+  }
+
+  /**
+   * The destination is reachable (a request succeeded, or it sent us a verified request): clear its timings if
+   * it was failing and tell the listeners, which wake its queue.
+   */
+  async markUp(destination: string): Promise<void> {
+    try {
+      const current = await this.getTimings(destination, MARK_UP_CACHE_MS);
+      if (current.retryInterval === 0 && current.failureTs === null) return;
+      await this.reset(destination);
+      this.log.info("destination is up again", { destination });
+      for (const listener of this.upListeners) listener(destination);
+    } catch (e) {
+      this.log.warn("cannot reset retry timings", { destination, error: (e as Error).message });
+    }
+  }
+
+  /** Clears the timings unconditionally (operator "retry now", reset_connection). */
+  async reset(destination: string): Promise<void> {
+    await this.store.setRetryTimings(destination, NOT_FAILING);
+    this.cache.set(destination, { timings: NOT_FAILING, readAt: this.now() });
+  }
+}
