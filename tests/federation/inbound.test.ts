@@ -41,7 +41,7 @@ const txn = (over: Record<string, unknown> = {}) => ({ origin: "b.test", origin_
 
 describe("inbound federation between two instances", () => {
   before(async () => {
-    [a, b] = await startFederation([{ server_name: "a.test" }, { server_name: "b.test" }]);
+    [a, b] = (await startFederation([{ server_name: "a.test" }, { server_name: "b.test" }])) as [TestHomeServer, TestHomeServer];
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
