@@ -22,7 +22,19 @@ function loadWasm(): Promise<void> {
   wasmReady ??= (async () => {
     const require = createRequire(import.meta.url);
     const wasmPath = join(dirname(require.resolve("@prisma/schema-engine-wasm/schema_engine_bg")), "schema_engine_bg.wasm");
-    const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath), { "./schema_engine_bg.js": bg as unknown as WebAssembly.ModuleImports });
+    // The engine's connection pool arms a ~10 s idle timer that would keep every short-lived process (CLI, tests)
+    // alive after the migrations are done: unref the timers it sets.
+    const imports: Record<string, unknown> = { ...bg };
+    for (const [name, fn] of Object.entries(bg)) {
+      if (name.startsWith("__wbg_setTimeout_") && typeof fn === "function") {
+        imports[name] = (...args: unknown[]) => {
+          const timer = (fn as (...a: unknown[]) => unknown)(...args);
+          (timer as { unref?: () => void } | undefined)?.unref?.();
+          return timer;
+        };
+      }
+    }
+    const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath), { "./schema_engine_bg.js": imports as WebAssembly.ModuleImports });
     bg.__wbg_set_wasm(instance.exports);
     (instance.exports as { __wbindgen_start?: () => void }).__wbindgen_start?.();
   })();
