@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { request } from "undici";
+import { Pool, request } from "undici";
 import { canonicalJson, signingKeyFromSeed, type JsonObject } from "../../server/crypto";
 import { computeEventId, getRoomVersion, signEvent } from "../../server/events";
+import { createCaller } from "../../server/api/root";
 import { buildXMatrixAuthorization } from "../../server/federation/transport/x-matrix";
 import { startFederation, type TestHomeServer } from "../support/homeserver";
 
@@ -64,9 +65,11 @@ describe("inbound federation between two instances", () => {
 
     const log = await a.hs.stores.inbound.recentEdus("b.test", 10);
     assert.deepEqual(log.map((e) => [e.eduType, e.outcome]).sort(), [["m.presence", "ok"], ["m.typing", "ok"]]);
-    const txns = await a.hs.stores.inbound.recentTransactions("b.test", 10);
-    assert.equal(txns[0]?.transactionId, "t1");
-    assert.equal(txns[0]?.eduCount, 2);
+    // The console sees the transaction and its EDUs through federation.inbound.
+    const inbound = await createCaller({ hs: a.hs, authenticated: true }).federation.inbound({ origin: "b.test" });
+    assert.deepEqual(inbound.transactions.map((t) => [t.transaction_id, t.pdu_count, t.edu_count, t.response_code, t.pdu_errors]), [["t1", 0, 2, 200, 0]]);
+    assert.deepEqual(inbound.edus.map((e) => [e.edu_type, e.outcome]).sort(), [["m.presence", "ok"], ["m.typing", "ok"]]);
+    await assert.rejects(createCaller({ hs: a.hs, authenticated: false }).federation.inbound({}), /UNAUTHORIZED|sign in/i);
   });
 
   it("answers a replayed txnId with the stored response without processing it again", async () => {
@@ -142,6 +145,20 @@ describe("inbound federation between two instances", () => {
     assert.equal(res.status, 200);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(await a.hs.stores.destinations.getRetryTimings("b.test"), { retryLastTs: 0, retryInterval: 0, failureTs: null });
+  });
+
+  it("serves many concurrent keep-alive connections", async () => {
+    const pool = new Pool(a.baseUrl, { connections: 200, pipelining: 1 });
+    try {
+      const responses = await Promise.all(Array.from({ length: 1000 }, async () => {
+        const res = await pool.request({ path: "/_matrix/key/v2/server", method: "GET" });
+        await res.body.dump();
+        return res.statusCode;
+      }));
+      assert.ok(responses.every((s) => s === 200));
+    } finally {
+      await pool.close();
+    }
   });
 
   it("serves a self-signed key document and notarises other servers' keys", async () => {

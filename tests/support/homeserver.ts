@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, type ConfigInput } from "../../server/config";
+import type { DnsResolver } from "../../server/federation/transport/discovery";
 import { HomeServer, type HomeServerOptions } from "../../server/homeserver";
 import { createLogger } from "../../server/log";
 
@@ -19,6 +20,15 @@ export interface TestHomeServer {
   dataDir: string;
   stop(options?: { keepData?: boolean }): Promise<void>;
 }
+
+/**
+ * Test servers never ask the machine's DNS: names they should reach come through federation_domain_overrides, and
+ * every other name is unknown (tests must not send traffic anywhere but loopback).
+ */
+export const offlineDnsResolver: DnsResolver = {
+  resolveSrv: (name) => Promise.reject(Object.assign(new Error(`queryxSrv ENOTFOUND ${name}`), { code: "ENOTFOUND" })),
+  lookup: (hostname) => Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" })),
+};
 
 export type TestServerInput = Partial<ConfigInput> & { server_name: string };
 
@@ -49,7 +59,9 @@ async function boot(listener: Listener, input: TestServerInput, options: HomeSer
     ...input,
     data_dir: dataDir,
   });
-  const hs = await HomeServer.create(config, { log: createLogger(process.env.TEST_LOG_LEVEL === "debug" ? "debug" : "error"), ...options });
+  const hs = await HomeServer.create(config, {
+    log: createLogger(process.env.TEST_LOG_LEVEL === "debug" ? "debug" : "error"), dnsResolver: offlineDnsResolver, ...options,
+  });
   listener.handler = (req, res) => void hs.handleRequest(req, res);
   return {
     hs,
