@@ -9,6 +9,7 @@ import type { Benchmark, BenchRow } from "./harness";
 /** name → module whose default export is the Benchmark; a new benchmark is one file and one line here. */
 const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   crypto: () => import("./crypto"),
+  inbound: () => import("./inbound"),
 };
 
 const RESULTS = join(import.meta.dirname, "results", "latest.json");

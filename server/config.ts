@@ -64,6 +64,14 @@ export const configSchema = z.object({
     destination_retry_multiplier: z.number().min(1).default(2),
     destination_max_retry_interval: durationSchema.default(604_800_000),
   }).strict().default({ destination_min_retry_interval: 600_000, destination_retry_multiplier: 2, destination_max_retry_interval: 604_800_000 }),
+  /** Synapse's per-origin limits on inbound federation requests */
+  rc_federation: z.object({
+    window_size: durationSchema.default(1000),
+    sleep_limit: z.number().int().min(1).default(10),
+    sleep_delay: durationSchema.default(500),
+    reject_limit: z.number().int().min(1).default(50),
+    concurrent: z.number().int().min(1).default(3),
+  }).strict().default({ window_size: 1000, sleep_limit: 10, sleep_delay: 500, reject_limit: 50, concurrent: 3 }),
   default_room_version: z.string().default("10"),
   log_level: z.enum(["debug", "info", "warn", "error"]).default("info"),
 }).strict();

@@ -9,11 +9,10 @@ import { Backoff } from "./federation/backoff";
 import { FederationRegistry } from "./federation/registry";
 import { FederationServer } from "./federation/server";
 import { TRANSACTION_RESPONSE_TTL_MS, TransactionActions } from "./federation/transaction-actions";
-import { TransportLayerClient } from "./federation/transport/client";
-import { createFederationAgent } from "./federation/transport/connector";
-import { ServerDiscovery, createSystemDnsResolver, type DnsResolver } from "./federation/transport/discovery";
-import { MatrixFederationClient } from "./federation/transport/http-client";
-import { IpRangeFilter } from "./federation/transport/ip-range";
+import type { TransportLayerClient } from "./federation/transport/client";
+import type { ServerDiscovery, DnsResolver } from "./federation/transport/discovery";
+import type { MatrixFederationClient } from "./federation/transport/http-client";
+import { createOutboundFederation, type OutboundFederation } from "./federation/transport/outbound";
 import { FederationRateLimiter } from "./federation/transport/rate-limiter";
 import { TransportLayerServer } from "./federation/transport/server";
 import { DeviceListHandler } from "./handlers/device-list";
@@ -81,12 +80,11 @@ export interface Components {
   stores: Stores;
   ownKeys: OwnKeys;
   keyring: Keyring;
-  discovery: ServerDiscovery;
-  httpClient: MatrixFederationClient;
-  transportClient: TransportLayerClient;
+  outbound: OutboundFederation;
   backoff: Backoff;
   registry: FederationRegistry;
   typing: TypingHandler;
+  transactions: TransactionActions;
   router: Router;
   adminToken: string;
   startup: StartupReport;
@@ -108,12 +106,13 @@ export class HomeServer {
   get stores(): Stores { return this.c.stores; }
   get ownKeys(): OwnKeys { return this.c.ownKeys; }
   get keyring(): Keyring { return this.c.keyring; }
-  get discovery(): ServerDiscovery { return this.c.discovery; }
-  get httpClient(): MatrixFederationClient { return this.c.httpClient; }
-  get transportClient(): TransportLayerClient { return this.c.transportClient; }
+  get discovery(): ServerDiscovery { return this.c.outbound.discovery; }
+  get httpClient(): MatrixFederationClient { return this.c.outbound.httpClient; }
+  get transportClient(): TransportLayerClient { return this.c.outbound.transportClient; }
   get backoff(): Backoff { return this.c.backoff; }
   get registry(): FederationRegistry { return this.c.registry; }
   get typing(): TypingHandler { return this.c.typing; }
+  get transactions(): TransactionActions { return this.c.transactions; }
   get adminToken(): string { return this.c.adminToken; }
   get startup(): StartupReport { return this.c.startup; }
   get version(): string { return SERVER_VERSION; }
@@ -123,7 +122,6 @@ export class HomeServer {
     const log = options.log ?? createLogger(config.log_level);
     const { key: signingKey, created: signingKeyCreated } = loadOrCreateSigningKey(config.signing_key_path);
     const { token: adminToken, created: adminTokenCreated } = loadOrCreateAdminToken(config.data_dir, config.admin.token);
-    const ipFilter = new IpRangeFilter({ blacklist: config.ip_range_blacklist, whitelist: config.ip_range_whitelist });
 
     const dbStarted = Date.now();
     const db = await openDatabase(config.database.url);
@@ -142,18 +140,11 @@ export class HomeServer {
     };
 
     // Outbound: discovery → IP-filtered connections → signed requests, aware of each destination's backoff.
-    const resolver = options.dnsResolver ?? createSystemDnsResolver();
-    const wellKnownDispatcher = createFederationAgent({
-      resolver, ipFilter, verifyCertificates: config.federation_verify_certificates,
-      caCertificates: options.federationCaCertificates, connectTimeoutMs: 10_000,
-    });
-    const discovery = new ServerDiscovery({ resolver, wellKnownDispatcher, overrides: config.federation_domain_overrides, now });
     const backoff = new Backoff(stores.destinations, config.federation, log.child("backoff"), now);
-    const httpClient = new MatrixFederationClient({
-      serverName: config.server_name, signingKey, discovery, ipFilter, backoff, now,
-      verifyCertificates: config.federation_verify_certificates, caCertificates: options.federationCaCertificates,
+    const outbound = createOutboundFederation(config, {
+      signingKey, resolver: options.dnsResolver, backoff, caCertificates: options.federationCaCertificates, now,
     });
-    const transportClient = new TransportLayerClient(httpClient);
+    const { httpClient, transportClient } = outbound;
 
     const oldKeys = Object.fromEntries(Object.entries(config.old_signing_keys).map(([id, k]) => [id, { key: k.key, expired_ts: k.expired_ts }]));
     const ownKeys = new OwnKeys(config.server_name, signingKey, oldKeys, config.key_refresh_interval, now);
@@ -189,17 +180,17 @@ export class HomeServer {
         headers: { "Cache-Control": "max-age=86400", "Access-Control-Allow-Origin": "*" },
       }));
     }
+    const transactions = new TransactionActions(stores.inbound, log.child("federation"), now);
     const transportServer = new TransportLayerServer({
-      serverName: config.server_name, router, keyring, rateLimiter: new FederationRateLimiter(undefined, now), now,
+      serverName: config.server_name, router, keyring, rateLimiter: new FederationRateLimiter(config.rc_federation, now), now,
       onVerifiedOrigin: (origin) => void backoff.markUp(origin),
     });
     new FederationServer({
-      keyring, rooms: stores.rooms, staging: stores.staging, inbound: stores.inbound, registry,
-      transactions: new TransactionActions(stores.inbound, now), log: log.child("federation"), now,
+      keyring, rooms: stores.rooms, staging: stores.staging, registry, transactions, log: log.child("federation"), now,
     }).register(transportServer);
 
     const hs = new HomeServer({
-      config, log, db, stores, ownKeys, keyring, discovery, httpClient, transportClient, backoff, registry, typing, router,
+      config, log, db, stores, ownKeys, keyring, outbound, backoff, registry, typing, transactions, router,
       adminToken, startup: { signingKeyCreated, adminTokenCreated, appliedMigrations: db.appliedMigrations, databaseMs }, now,
     });
     hs.startHousekeeping();
@@ -229,7 +220,7 @@ export class HomeServer {
     if (this.stopped) return;
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
-    await this.c.httpClient.close();
+    await this.c.outbound.close();
     await this.c.db.close();
   }
 }

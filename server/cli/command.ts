@@ -51,17 +51,21 @@ export function requiredFlag(values: FlagValues, name: string): string {
  * events are read strictly, as Synapse reads them in room versions 6 and later.
  */
 export async function readJsonObject(io: CliIo, { lenient = false }: { lenient?: boolean } = {}): Promise<JsonObject> {
-  const text = await io.readStdin();
-  if (text.trim() === "") throw new CliError("expected a JSON object on standard input, got nothing");
+  return parseJsonObject(await io.readStdin(), "standard input", { lenient });
+}
+
+/** One JSON object from `text`; `source` names where it came from in the errors ("standard input", "--data"). */
+export function parseJsonObject(text: string, source: string, { lenient = false }: { lenient?: boolean } = {}): JsonObject {
+  if (text.trim() === "") throw new CliError(`expected a JSON object on ${source}, got nothing`);
   let value: unknown;
   try {
     value = lenient ? JSON.parse(text) : parseStrictJson(text);
   } catch (e) {
-    if (e instanceof SyntaxError) throw new CliError(`standard input is not valid JSON: ${e.message}`);
+    if (e instanceof SyntaxError) throw new CliError(`${source} is not valid JSON: ${e.message}`);
     throw e;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new CliError(`expected a JSON object on standard input, got ${Array.isArray(value) ? "an array" : typeof value}`);
+    throw new CliError(`expected a JSON object on ${source}, got ${Array.isArray(value) ? "an array" : typeof value}`);
   }
   return value as JsonObject;
 }

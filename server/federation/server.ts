@@ -11,10 +11,10 @@ import {
 import { badJson } from "../http/matrix-error";
 import type { Logger } from "../http/router";
 import type { Keyring } from "../keys/keyring";
-import type { InboundStore } from "../store/inbound-store";
+import type { LoggedEdu } from "../store/inbound-store";
 import type { RoomStore } from "../store/room-store";
 import type { StagingStore } from "../store/staging-store";
-import type { EduOutcome, FederationRegistry } from "./registry";
+import type { FederationRegistry } from "./registry";
 import type { TransactionActions, TransactionResponse } from "./transaction-actions";
 import type { TransportLayerServer } from "./transport/server";
 
@@ -42,7 +42,6 @@ export interface FederationServerOptions {
   keyring: Keyring;
   rooms: RoomStore;
   staging: StagingStore;
-  inbound: InboundStore;
   registry: FederationRegistry;
   transactions: TransactionActions;
   log: Logger;
@@ -84,7 +83,7 @@ export class FederationServer {
         const handled = await this.onPdu(origin, raw);
         if (handled) pdus[handled.eventId] = handled.result;
       }
-      const eduLog: { eduType: string; content: string; outcome: EduOutcome }[] = [];
+      const eduLog: LoggedEdu[] = [];
       for (const raw of edus) {
         const edu = eduSchema.safeParse(raw);
         if (!edu.success) {
@@ -94,13 +93,8 @@ export class FederationServer {
         const outcome = await this.o.registry.onEdu(origin, edu.data.edu_type, edu.data.content);
         eduLog.push({ eduType: edu.data.edu_type, content: safeJson(edu.data.content), outcome });
       }
-      const response: TransactionResponse = { code: 200, body: { pdus } };
-      await this.o.inbound.recordTransaction({
-        origin, transactionId: txnId, responseCode: response.code, responseJson: JSON.stringify(response.body),
-        pduCount: txn.pdus.length, eduCount: edus.length, receivedTs: started,
-      }, eduLog);
       this.o.log.debug("received transaction", { origin, txn: txnId, pdus: txn.pdus.length, edus: edus.length, ms: this.now() - started });
-      return response;
+      return { response: { code: 200, body: { pdus } }, pduCount: txn.pdus.length, eduCount: edus.length, edus: eduLog };
     });
   }
 

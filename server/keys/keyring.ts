@@ -12,6 +12,8 @@ import type { OwnKeys } from "./own-keys";
 /** The spec caps a remote key's validity at 7 days from when it was fetched (room versions ≥ 5). */
 export const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600 * 1000;
 const FAILED_FETCH_PAUSE_MS = 60_000;
+/** Verify keys kept in memory; every inbound request needs one, and the database is the slow path. */
+const MEMORY_CACHE_SIZE = 50_000;
 
 export type KeyQueryRequest = Record<string, Record<string, { minimum_valid_until_ts?: number }>>;
 
@@ -45,6 +47,7 @@ export class KeyLookupError extends Error {
 export class Keyring {
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly lastFailure = new Map<string, { at: number; reason: string }>();
+  private readonly memory = new Map<string, StoredServerKey>();
 
   constructor(
     private readonly ownKeys: OwnKeys,
@@ -64,10 +67,10 @@ export class Keyring {
       if (!own) throw new KeyLookupError(`we have no key ${keyId}`);
       return { keyId, publicKey: publicKeyFromBase64(own.key), validUntilTs: own.expiredTs ?? Number.MAX_SAFE_INTEGER };
     }
-    let stored = await this.store.getKey(serverName, keyId);
+    let stored = await this.storedKey(serverName, keyId);
     if (!stored || effectiveValidUntil(stored) < validAtTs) {
       await this.refresh(serverName, { [keyId]: { minimum_valid_until_ts: validAtTs } });
-      stored = (await this.store.getKey(serverName, keyId)) ?? stored;
+      stored = (await this.storedKey(serverName, keyId, true)) ?? stored;
     }
     if (!stored) throw new KeyLookupError(`no key ${keyId} for ${serverName} could be found${this.failureSuffix(serverName)}`);
     if (effectiveValidUntil(stored) < validAtTs) {
@@ -96,6 +99,19 @@ export class Keyring {
       }
     }
     throw lastError instanceof KeyLookupError ? lastError : new KeyLookupError(String(lastError?.message));
+  }
+
+  /** A stored key, from memory when this process has read it before (keys only ever get longer-lived). */
+  private async storedKey(serverName: string, keyId: string, fresh = false): Promise<StoredServerKey | null> {
+    const id = `${serverName} ${keyId}`;
+    const remembered = this.memory.get(id);
+    if (remembered && !fresh) return remembered;
+    const stored = await this.store.getKey(serverName, keyId);
+    if (stored) {
+      if (this.memory.size >= MEMORY_CACHE_SIZE) this.memory.delete(this.memory.keys().next().value!);
+      this.memory.set(id, stored);
+    }
+    return stored;
   }
 
   /** Cached keys of a server, for the console and the notary endpoint. */

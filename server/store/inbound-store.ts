@@ -24,6 +24,8 @@ export interface InboundEduRow {
   receivedTs: number;
 }
 
+export type LoggedEdu = Pick<InboundEduRow, "eduType" | "content" | "outcome">;
+
 /** EDU content kept in the log is cut at this size: the log is for reading, not replay. */
 export const MAX_LOGGED_EDU_CHARS = 4096;
 
@@ -35,20 +37,19 @@ export class InboundStore {
     return r && { ...r, receivedTs: Number(r.receivedTs) };
   }
 
-  /** Records a transaction's response and its EDUs in one database transaction. */
-  async recordTransaction(row: ReceivedTransactionRow, edus: Omit<InboundEduRow, "id" | "origin" | "transactionId" | "receivedTs">[]): Promise<void> {
+  /** Records transactions' responses and their EDUs, many at once, in one database transaction. */
+  async recordTransactions(batch: { transaction: ReceivedTransactionRow; edus: LoggedEdu[] }[]): Promise<void> {
     await this.prisma.$transaction([
-      this.prisma.receivedTransaction.upsert({
-        where: { origin_transactionId: { origin: row.origin, transactionId: row.transactionId } },
-        create: { ...row, receivedTs: BigInt(row.receivedTs) },
-        update: {},
+      this.prisma.receivedTransaction.createMany({
+        data: batch.map(({ transaction: t }) => ({ ...t, receivedTs: BigInt(t.receivedTs) })),
+        skipDuplicates: true,
       }),
       this.prisma.inboundEdu.createMany({
-        data: edus.map((e) => ({
-          origin: row.origin, transactionId: row.transactionId, eduType: e.eduType, outcome: e.outcome,
+        data: batch.flatMap(({ transaction: t, edus }) => edus.map((e) => ({
+          origin: t.origin, transactionId: t.transactionId, eduType: e.eduType, outcome: e.outcome,
           content: e.content.length > MAX_LOGGED_EDU_CHARS ? e.content.slice(0, MAX_LOGGED_EDU_CHARS) + "…" : e.content,
-          receivedTs: BigInt(row.receivedTs),
-        })),
+          receivedTs: BigInt(t.receivedTs),
+        }))),
       }),
     ]);
   }

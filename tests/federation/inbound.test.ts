@@ -53,6 +53,7 @@ describe("inbound federation between two instances", () => {
     const typing = { edu_type: "m.typing", content: { room_id: "!room:a.test", user_id: "@bob:b.test", typing: true } };
     const res = await b.hs.transportClient.sendTransaction("a.test", "t1", { origin: "b.test", origin_server_ts: Date.now(), pdus: [], edus: [presence, typing] });
     assert.deepEqual(res, { pdus: {} });
+    await a.hs.transactions.flush();
     assert.equal((await a.hs.stores.presence.get("@bob:b.test"))?.state, "online");
     assert.deepEqual(a.hs.typing.typingUsers("!room:a.test"), ["@bob:b.test"]);
     // A fetched B's key over HTTP to check the request, and cached it.
@@ -75,8 +76,10 @@ describe("inbound federation between two instances", () => {
   it("answers a replayed txnId with the stored response without processing it again", async () => {
     const edu = { edu_type: "m.direct_to_device", content: { sender: "@bob:b.test", type: "m.test", message_id: "dm1", messages: { "@alice:a.test": { DEV: { n: 1 } } } } };
     const first = await send({ path: "/_matrix/federation/v1/send/replay1", json: txn({ edus: [edu] }) });
+    await a.hs.transactions.flush();
     const eduCount = (await a.hs.stores.inbound.recentEdus("b.test", 100)).length;
     const again = await send({ path: "/_matrix/federation/v1/send/replay1", json: txn({ edus: [edu, edu] }) });
+    await a.hs.transactions.flush();
     assert.equal(first.status, 200);
     assert.deepEqual(again, first);
     assert.equal((await a.hs.stores.inbound.recentEdus("b.test", 100)).length, eduCount, "the replay was not processed");
@@ -104,6 +107,7 @@ describe("inbound federation between two instances", () => {
   });
 
   it("refuses hostile requests with the right status and errcode, and keeps serving", async () => {
+    await a.hs.transactions.flush();
     const before = (await a.hs.stores.inbound.recentTransactions(undefined, 1000)).length;
     const cases: Array<[string, Parameters<typeof send>[0], number, string]> = [
       ["missing header", { json: txn(), sign: false }, 401, "M_UNAUTHORIZED"],
@@ -131,6 +135,7 @@ describe("inbound federation between two instances", () => {
       assert.equal(res.json?.errcode, errcode, `${name}: errcode`);
       assert.equal(typeof res.json?.error, "string", `${name}: error message`);
     }
+    await a.hs.transactions.flush();
     assert.equal((await a.hs.stores.inbound.recentTransactions(undefined, 1000)).length, before, "nothing was recorded");
     const version = await request(`${a.baseUrl}/_matrix/federation/v1/version`);
     assert.equal(version.statusCode, 200);

@@ -1,5 +1,6 @@
 /** Every CLI command. A new group of commands goes in its own file here and is added to this list. */
 import type { CliCommand } from "../command";
 import { cryptoCommands } from "./crypto";
+import { federationCommands } from "./federation";
 
-export const COMMANDS: readonly CliCommand[] = [...cryptoCommands];
+export const COMMANDS: readonly CliCommand[] = [...cryptoCommands, ...federationCommands];

@@ -177,6 +177,17 @@ export class MatrixFederationClient {
     return this.send("POST", destination, path, body, options, (r) => decodeJson(destination, r));
   }
 
+  /** A signed request whose 2xx response comes back whole (status, headers, bytes): the `request` CLI command. */
+  requestRaw(
+    method: "GET" | "PUT" | "POST",
+    destination: string,
+    path: string,
+    body: JsonValue | undefined,
+    options: FederationRequestOptions = {},
+  ): Promise<RawResponse> {
+    return this.send(method, destination, path, body, options, (r) => r);
+  }
+
   /** A signed GET whose 2xx body is returned as bytes (media). */
   getRaw(destination: string, path: string, options: FederationRequestOptions = {}): Promise<RawResponse> {
     return this.send("GET", destination, path, undefined, options, (r) => r);
