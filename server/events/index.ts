@@ -3,3 +3,8 @@ export * from "./pdu";
 export * from "./redaction";
 export * from "./room-versions";
 export * from "./signing";
+export * from "./auth-rules";
+export * from "./event-refs";
+export * from "./power-levels";
+export * from "./state-map";
+export * from "./state-resolution";
