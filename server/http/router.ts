@@ -4,7 +4,7 @@
  * an authenticator per route. Handlers never see Node's request or response objects.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { MatrixError, notJson, tooLarge } from "./matrix-error";
+import { MatrixError, badJson, notJson, tooLarge } from "./matrix-error";
 import { parseStrictJson, type JsonValue } from "../crypto";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -120,7 +120,7 @@ export class Router {
         headers: req.headers, body, remoteAddress: req.socket.remoteAddress,
       };
       const auth = await route.authenticate(info);
-      return route.handler({ ...info, auth, json: (options) => parseBody(body, options?.lenient ?? false) });
+      return route.handler({ ...info, auth, json: (options) => parseJsonBody(body, options) });
     }
     req.resume();
     if (pathMatched) throw new MatrixError(405, "M_UNRECOGNIZED", `Unsupported method ${method} for ${path}`);
@@ -150,7 +150,11 @@ function match(pattern: string[], parts: string[]): Record<string, string> | nul
   return params;
 }
 
-function parseBody(body: Buffer, lenient: boolean): JsonValue {
+/**
+ * A request body as JSON: valid UTF-8 and JSON (else 400 M_NOT_JSON); unless `lenient`, numbers must also be
+ * canonical JSON numbers — integers within ±(2^53−1) — (else 400 M_BAD_JSON), since signatures cover them.
+ */
+export function parseJsonBody(body: Buffer, { lenient = false }: { lenient?: boolean } = {}): JsonValue {
   if (body.length === 0) throw notJson("Request body is empty; expected JSON");
   let text: string;
   try {
@@ -161,7 +165,8 @@ function parseBody(body: Buffer, lenient: boolean): JsonValue {
   try {
     return lenient ? (JSON.parse(text) as JsonValue) : parseStrictJson(text);
   } catch (e) {
-    throw notJson(`Content not JSON: ${(e as Error).message}`);
+    if (e instanceof SyntaxError) throw notJson(`Content not JSON: ${e.message}`);
+    throw badJson(`Content is not canonical JSON: ${(e as Error).message}`);
   }
 }
 

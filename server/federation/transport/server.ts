@@ -3,9 +3,9 @@
  * Authentication") against the origin's keys from the Keyring, then rate limited per origin, then dispatched.
  * A request that proves its origin tells the sender that the origin is up (its backoff ends).
  */
-import { parseStrictJson, type JsonValue } from "../../crypto";
-import { badJson, notJson, unauthorized } from "../../http/matrix-error";
-import type { HandlerResult, RequestContext, RequestInfo, Router } from "../../http/router";
+import type { JsonValue } from "../../crypto";
+import { unauthorized } from "../../http/matrix-error";
+import { parseJsonBody, type HandlerResult, type RequestContext, type RequestInfo, type Router } from "../../http/router";
 import { KeyLookupError, type Keyring } from "../../keys/keyring";
 import type { FederationRateLimiter } from "./rate-limiter";
 import { XMatrixParseError, parseXMatrixHeader, verifyXMatrixRequest } from "./x-matrix";
@@ -64,7 +64,8 @@ export class TransportLayerServer {
       throw unauthorized(`Request is for ${credentials.destination}, not this server (${this.options.serverName})`);
     }
     if (origin === this.options.serverName) throw unauthorized("Request claims to come from this server");
-    const content = parseContent(info.body);
+    // The signature covers the body as JSON, so it must parse, with canonical numbers.
+    const content = info.body.length === 0 ? undefined : parseJsonBody(info.body);
     let publicKey;
     try {
       publicKey = (await this.options.keyring.getVerifyKey(origin, key, this.now())).publicKey;
@@ -79,23 +80,6 @@ export class TransportLayerServer {
     if (!result.ok) throw unauthorized(`Invalid signature for ${origin} with key ${key}`);
     this.options.onVerifiedOrigin(origin);
     return { origin, content };
-  }
-}
-
-/** The request body as JSON: what the X-Matrix signature covers. Numbers must be canonical JSON numbers. */
-function parseContent(body: Buffer): JsonValue | undefined {
-  if (body.length === 0) return undefined;
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(body);
-  } catch {
-    throw notJson("Request body is not valid UTF-8");
-  }
-  try {
-    return parseStrictJson(text);
-  } catch (e) {
-    if (e instanceof SyntaxError) throw notJson(`Content not JSON: ${e.message}`);
-    throw badJson(`Content is not canonical JSON: ${(e as Error).message}`);
   }
 }
 
