@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import next from "next";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { setHomeServer } from "./engine";
+import { answerClientError } from "./http/client-error";
 import { PEER_ADDRESS_HEADER } from "./api/auth";
 import { HomeServer } from "./homeserver";
 
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
     req.headers[PEER_ADDRESS_HEADER] = req.socket.remoteAddress ?? "unknown";
     void handle(req, res);
   });
+  server.on("clientError", answerClientError);
   server.keepAliveTimeout = 75_000; // peers keep federation connections open; don't drop them between transactions
   server.headersTimeout = 80_000;
   await new Promise<void>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseConfig, type ConfigInput } from "../../server/config";
 import type { DnsResolver } from "../../server/federation/transport/discovery";
 import { HomeServer, type HomeServerOptions } from "../../server/homeserver";
+import { answerClientError } from "../../server/http/client-error";
 import { createLogger } from "../../server/log";
 
 export interface TestHomeServer {
@@ -38,10 +39,11 @@ interface Listener {
   handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-async function listen(): Promise<Listener> {
+async function listen(port = 0): Promise<Listener> {
   let handler: Listener["handler"] = (_req, res) => void res.writeHead(503).end();
   const server = createServer((req, res) => handler(req, res));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  server.on("clientError", answerClientError);
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return {
     server,
     port: (server.address() as AddressInfo).port,
@@ -80,6 +82,14 @@ async function boot(listener: Listener, input: TestServerInput, options: HomeSer
 
 export async function startTestHomeServer(input: TestServerInput, options: HomeServerOptions = {}): Promise<TestHomeServer> {
   return boot(await listen(), input, options);
+}
+
+/**
+ * Starts a stopped server again (`stop({ keepData: true })`) on the same port, so the others still reach it by
+ * name; give the same input, whose data_dir and `pglite:` database path hold what it had.
+ */
+export async function restartTestHomeServer(stopped: TestHomeServer, input: TestServerInput, options: HomeServerOptions = {}): Promise<TestHomeServer> {
+  return boot(await listen(stopped.port), { ...input, data_dir: stopped.dataDir }, options);
 }
 
 /** Starts servers that reach each other by name through overrides pointing at their loopback ports. */

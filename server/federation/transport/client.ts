@@ -16,7 +16,7 @@ const ACCOUNT_STATUS_PATH = "/_matrix/federation/unstable/org.matrix.msc3720/acc
 /** Synapse's MAX_RESPONSE_SIZE_SEND_JOIN: the state of a large room is big. */
 const MAX_SEND_JOIN_RESPONSE_BYTES = 500 * 1024 * 1024;
 /** Synapse fetches keys with a 10 s timeout and regardless of backoff: without keys nothing can be verified. */
-const KEY_REQUEST_OPTIONS: FederationRequestOptions = { ignoreBackoff: true, timeoutMs: 10_000 };
+const KEY_REQUEST_OPTIONS: FederationRequestOptions = { ignoreBackoff: true, countFailures: false, timeoutMs: 10_000 };
 
 const seg = encodeURIComponent;
 

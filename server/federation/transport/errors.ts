@@ -28,6 +28,11 @@ export interface FederationErrorDetails {
 
 /** What a caller may opt into for the backoff decision (Synapse's `backoff_on_404` / `backoff_on_all_error_codes`). */
 export interface BackoffRules {
+  /**
+   * false: a failure never counts against the destination. For key fetches, which any inbound request can trigger
+   * for any origin name: recording them would let strangers create backoff rows at will.
+   */
+  countFailures?: boolean;
   backoffOn404?: boolean;
   backoffOnAllErrorCodes?: boolean;
 }
@@ -76,7 +81,7 @@ export class FederationRequestError extends Error {
    * "valid errors" that leave the timings alone, unless every error code counts (as on /send).
    */
   countsAsBackoffFailure(rules: BackoffRules = {}): boolean {
-    if (this.errorClass === "backing_off") return false;
+    if (this.errorClass === "backing_off" || rules.countFailures === false) return false;
     if (this.errorClass !== "http") return true;
     const status = this.status ?? 0;
     if (rules.backoffOnAllErrorCodes) return true;
