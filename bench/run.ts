@@ -10,6 +10,9 @@ import type { Benchmark, BenchRow } from "./harness";
 const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   crypto: () => import("./crypto"),
   inbound: () => import("./inbound"),
+  rooms: () => import("./rooms"),
+  fanout: () => import("./fanout"),
+  console: () => import("./console"),
 };
 
 const RESULTS = join(import.meta.dirname, "results", "latest.json");

@@ -47,6 +47,17 @@ export const configSchema = z.object({
   role: z.enum(["main", "federation_sender"]).default("main"),
   federation_sender_instances: z.array(z.string()).min(1).optional(),
   worker_replication_secret: z.string().min(1).optional(),
+  /** where each process serves replication HTTP (stream catch-up), as in Synapse */
+  instance_map: z.record(z.string(), z.object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    tls: z.boolean().default(false),
+  }).strict()).default({}),
+  /** other deployments' Redis to follow read-only (e.g. a Synapse): positions and lag shown in the console */
+  replication_observers: z.array(z.object({
+    server_name: serverNameSchema,
+    redis_url: z.string().regex(/^rediss?:\/\//, "expected redis://host:port"),
+  }).strict()).default([]),
   admin: z.object({ token: z.string().min(16, "use at least 16 characters").optional(), password: z.string().min(8).optional() }).strict().default({}),
   key_refresh_interval: durationSchema.default(86_400_000),
   old_signing_keys: z.record(z.string(), z.object({ key: z.string(), expired_ts: z.number().int() }).strict()).default({}),
@@ -64,6 +75,8 @@ export const configSchema = z.object({
     destination_retry_multiplier: z.number().min(1).default(2),
     destination_max_retry_interval: durationSchema.default(604_800_000),
   }).strict().default({ destination_min_retry_interval: 600_000, destination_retry_multiplier: 2, destination_max_retry_interval: 604_800_000 }),
+  /** Synapse's pacing of read receipts to the servers of large rooms */
+  federation_rr_transactions_per_room_per_second: z.number().positive().default(50),
   /** Synapse's per-origin limits on inbound federation requests */
   rc_federation: z.object({
     window_size: durationSchema.default(1000),
@@ -107,6 +120,9 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): Config {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(`invalid config: ${formatIssue(result.error.issues[0]!)}`);
   const c = result.data;
+  if (c.redis && !c.worker_replication_secret) {
+    throw new ConfigError("invalid config: worker_replication_secret: required when redis is set (processes fetch missed stream rows from each other with it)");
+  }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const dataDir = abs(c.data_dir);
   let dbUrl = c.database.url ?? `pglite:${resolve(dataDir, "db")}`;

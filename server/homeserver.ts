@@ -3,10 +3,16 @@
  * through its constructor; nothing else in the engine reaches for globals.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
 import type { Config } from "./config";
+import type { SigningKey } from "./crypto";
 import { loadOrCreateAdminToken } from "./admin-token";
+import { adminAuthenticator } from "./admin-rest/auth";
+import { registerFederationAdminApi } from "./admin-rest/federation";
 import { Backoff } from "./federation/backoff";
 import { FederationRegistry } from "./federation/registry";
+import { FederationSender, type SenderEventSource } from "./federation/sender";
+import { FederationShardConfig } from "./federation/sender/sharding";
 import { FederationServer } from "./federation/server";
 import { TRANSACTION_RESPONSE_TTL_MS, TransactionActions } from "./federation/transaction-actions";
 import type { TransportLayerClient } from "./federation/transport/client";
@@ -25,16 +31,27 @@ import { KeyServer } from "./keys/key-server";
 import { Keyring, type KeyFetcher } from "./keys/keyring";
 import { OwnKeys, loadOrCreateSigningKey } from "./keys/own-keys";
 import { createLogger } from "./log";
-import { openDatabase, type Database } from "./store/database";
+import type { Replication } from "./replication";
+import { setUpReplication, type ReplicationSetup } from "./replication/setup";
+import { createRoomsEngine, type RoomsEngine } from "./rooms/rooms-engine";
+import { FederationMetrics } from "./metrics";
+import { openDatabase, type Database, type PrismaClient } from "./store/database";
+import { DestinationRoomStore } from "./store/destination-room-store";
 import { DestinationStore } from "./store/destination-store";
 import { DeviceInboxStore } from "./store/device-inbox-store";
+import { DeviceOutboxStore } from "./store/device-outbox-store";
+import { FederationPositionStore } from "./store/federation-position-store";
 import { DeviceStore } from "./store/device-store";
+import { EventStore } from "./store/event-store";
 import { InboundStore } from "./store/inbound-store";
 import { PresenceStore } from "./store/presence-store";
 import { ReceiptStore } from "./store/receipt-store";
 import { RoomStore } from "./store/room-store";
+import { SentTransactionStore } from "./store/sent-transaction-store";
 import { ServerKeyStore } from "./store/server-key-store";
 import { StagingStore } from "./store/staging-store";
+import { StateStore } from "./store/state-store";
+import { UserStore } from "./store/user-store";
 import { SERVER_SOFTWARE, SERVER_VERSION } from "./version";
 
 export type RootLogger = Logger & { child(component: string): Logger };
@@ -48,6 +65,8 @@ export interface HomeServerOptions {
   keyFetcher?: KeyFetcher;
   /** PEM CAs trusted for outbound federation instead of the system store (tests, private federations) */
   federationCaCertificates?: readonly string[];
+  /** replaces the rooms engine as the source of the events the federation sender sends (tests, benchmarks) */
+  senderEvents?: (context: { prisma: PrismaClient; serverName: string; signingKey: SigningKey }) => SenderEventSource;
 }
 
 export interface StartupReport {
@@ -71,6 +90,13 @@ export interface Stores {
   receipts: ReceiptStore;
   devices: DeviceStore;
   deviceInbox: DeviceInboxStore;
+  destinationRooms: DestinationRoomStore;
+  sentTransactions: SentTransactionStore;
+  deviceOutbox: DeviceOutboxStore;
+  federationPositions: FederationPositionStore;
+  users: UserStore;
+  events: EventStore;
+  state: StateStore;
 }
 
 export interface Components {
@@ -82,9 +108,13 @@ export interface Components {
   keyring: Keyring;
   outbound: OutboundFederation;
   backoff: Backoff;
+  sender: FederationSender;
+  metrics: FederationMetrics;
+  rooms: RoomsEngine;
   registry: FederationRegistry;
   typing: TypingHandler;
   transactions: TransactionActions;
+  replication: ReplicationSetup;
   router: Router;
   adminToken: string;
   startup: StartupReport;
@@ -110,9 +140,14 @@ export class HomeServer {
   get httpClient(): MatrixFederationClient { return this.c.outbound.httpClient; }
   get transportClient(): TransportLayerClient { return this.c.outbound.transportClient; }
   get backoff(): Backoff { return this.c.backoff; }
+  get sender(): FederationSender { return this.c.sender; }
+  get rooms(): RoomsEngine { return this.c.rooms; }
+  get metrics(): FederationMetrics { return this.c.metrics; }
   get registry(): FederationRegistry { return this.c.registry; }
   get typing(): TypingHandler { return this.c.typing; }
   get transactions(): TransactionActions { return this.c.transactions; }
+  get replication(): Replication { return this.c.replication.replication; }
+  get replicationObservers(): ReplicationSetup["observers"] { return this.c.replication.observers; }
   get adminToken(): string { return this.c.adminToken; }
   get startup(): StartupReport { return this.c.startup; }
   get version(): string { return SERVER_VERSION; }
@@ -127,6 +162,7 @@ export class HomeServer {
     const db = await openDatabase(config.database.url);
     const databaseMs = Date.now() - dbStarted;
     if (db.appliedMigrations.length) log.info("database migrated", { applied: db.appliedMigrations.join(",") });
+    const state = new StateStore(db.prisma);
     const stores: Stores = {
       serverKeys: new ServerKeyStore(db.prisma),
       destinations: new DestinationStore(db.prisma),
@@ -137,6 +173,13 @@ export class HomeServer {
       receipts: new ReceiptStore(db.prisma),
       devices: new DeviceStore(db.prisma),
       deviceInbox: new DeviceInboxStore(db.prisma),
+      destinationRooms: new DestinationRoomStore(db.prisma),
+      sentTransactions: new SentTransactionStore(db.prisma),
+      deviceOutbox: new DeviceOutboxStore(db.prisma),
+      federationPositions: new FederationPositionStore(db.prisma),
+      users: new UserStore(db.prisma),
+      events: new EventStore(db.prisma, state, config.instance_name),
+      state,
     };
 
     // Outbound: discovery → IP-filtered connections → signed requests, aware of each destination's backoff.
@@ -154,6 +197,26 @@ export class HomeServer {
       httpClient.wake(destination);
     });
 
+    // Rooms: events and state (one EventPersister for local and federated events), local rooms and membership,
+    // and the federation side of rooms.
+    const rooms = createRoomsEngine({
+      serverName: config.server_name, defaultRoomVersion: config.default_room_version, signingKey, keyring, transportClient,
+      stores, remoteMediaDir: join(config.data_dir, "remote_media"), log, now,
+    });
+
+    // Outbound transactions: this process sends to the destinations it owns among federation_sender_instances.
+    const metrics = new FederationMetrics();
+    const sender = new FederationSender({
+      serverName: config.server_name, instanceName: config.instance_name,
+      shardConfig: new FederationShardConfig(config.federation_sender_instances),
+      events: options.senderEvents?.({ prisma: db.prisma, serverName: config.server_name, signingKey }) ?? rooms.eventSource, transport: transportClient, httpClient, discovery: outbound.discovery, backoff,
+      stores: {
+        destinations: stores.destinations, destinationRooms: stores.destinationRooms, sentTransactions: stores.sentTransactions,
+        outbox: stores.deviceOutbox, positions: stores.federationPositions,
+      },
+      metrics, log: log.child("sender"), now, rrTransactionsPerRoomPerSecond: config.federation_rr_transactions_per_room_per_second,
+    });
+
     // EDU handlers.
     const registry = new FederationRegistry(log.child("registry"));
     const typing = new TypingHandler(now);
@@ -165,6 +228,8 @@ export class HomeServer {
     registry.registerEduHandler("m.signing_key_update", (origin, content) => devices.onSigningKeyUpdate(origin, content));
     registry.registerEduHandler("m.direct_to_device", (origin, content) =>
       new DeviceMessageHandler(config.server_name, stores.deviceInbox, now).onEdu(origin, content));
+    registry.registerQueryHandler("profile", (origin, args) => rooms.profiles.onProfileQuery(origin, args));
+    registry.registerQueryHandler("directory", (origin, args) => rooms.directory.onDirectoryQuery(origin, args));
 
     // Inbound HTTP: keys, version, well-known, and the authenticated federation endpoints.
     const router = new Router(log.child("http"));
@@ -186,14 +251,28 @@ export class HomeServer {
       onVerifiedOrigin: (origin) => void backoff.markUp(origin),
     });
     new FederationServer({
-      keyring, rooms: stores.rooms, staging: stores.staging, registry, transactions, log: log.child("federation"), now,
+      keyring, rooms: stores.rooms, staging: stores.staging, registry, transactions, log: log.child("federation"), metrics, now,
+      serverName: config.server_name, events: stores.events, state: stores.state, stateHandler: rooms.stateHandler,
+      federationHandler: rooms.federationHandler, summaries: rooms.summaries, roomList: rooms.roomList, e2eKeys: rooms.e2eKeys,
+      onStaged: (roomId) => rooms.stagingWorkers.wake(roomId),
     }).register(transportServer);
 
+    // Operators: Synapse's federation admin API and Prometheus metrics, behind the admin token.
+    const adminAuth = adminAuthenticator(adminToken, now);
+    registerFederationAdminApi(router, { destinations: stores.destinations, destinationRooms: stores.destinationRooms, sender, authenticate: adminAuth });
+    metrics.register(router, adminAuth);
+
+    // Replication: the in-process bus in embedded mode, Redis when scaled out; plus followed deployments.
+    const replication = setUpReplication({ config, log: log.child("replication"), router, writers: [], now });
+    await replication.start();
+
     const hs = new HomeServer({
-      config, log, db, stores, ownKeys, keyring, outbound, backoff, registry, typing, transactions, router,
+      config, log, db, stores, ownKeys, keyring, outbound, backoff, sender, metrics, rooms, registry, typing, transactions, router, replication,
       adminToken, startup: { signingKeyCreated, adminTokenCreated, appliedMigrations: db.appliedMigrations, databaseMs }, now,
     });
     hs.startHousekeeping();
+    await rooms.stagingWorkers.start();
+    if (config.federation_sender_instances.includes(config.instance_name)) await sender.start();
     return hs;
   }
 
@@ -207,9 +286,9 @@ export class HomeServer {
     this.timers.push(timer);
   }
 
-  /** True for the paths the engine answers itself: /_matrix/*, /_synapse/*, /.well-known/matrix/*. */
+  /** True for the paths the engine answers itself: /_matrix/*, /_synapse/*, /.well-known/matrix/*, /metrics. */
   handles(path: string): boolean {
-    return path.startsWith("/_matrix/") || path.startsWith("/_synapse/") || path.startsWith("/.well-known/matrix/");
+    return path.startsWith("/_matrix/") || path.startsWith("/_synapse/") || path.startsWith("/.well-known/matrix/") || path === "/metrics";
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -220,7 +299,13 @@ export class HomeServer {
     if (this.stopped) return;
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    await this.c.rooms.stagingWorkers.stop();
+    await this.c.sender.stop();
+    await this.c.replication.stop();
+    await this.c.transactions.flush();
     await this.c.outbound.close();
+    // what the transactions that were in flight acknowledged
+    await this.c.sender.flush();
     await this.c.db.close();
   }
 }

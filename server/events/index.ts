@@ -8,3 +8,4 @@ export * from "./event-refs";
 export * from "./power-levels";
 export * from "./state-map";
 export * from "./state-resolution";
+export * from "./builder";

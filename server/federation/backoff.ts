@@ -18,6 +18,12 @@ export interface BackoffConfig {
 
 /** Timings read from the database are trusted this long, so other processes' changes show up soon. */
 const CACHE_MS = 5000;
+/**
+ * A destination that was not failing is trusted longer: its timings change when one of our own requests fails
+ * (recorded here, which updates the cache) and every request to it would otherwise re-read them. Another
+ * process's failure against it shows up at the latest on our next failure.
+ */
+const HEALTHY_CACHE_MS = 60_000;
 /** An inbound request re-reads timings at most this often per origin, to notice another process's failures. */
 const MARK_UP_CACHE_MS = 1000;
 
@@ -39,9 +45,10 @@ export class Backoff implements FederationBackoff {
     this.upListeners.push(listener);
   }
 
-  async getTimings(destination: string, maxAgeMs = CACHE_MS): Promise<RetryTimings> {
+  async getTimings(destination: string, maxAgeMs?: number): Promise<RetryTimings> {
     const cached = this.cache.get(destination);
-    if (cached && this.now() - cached.readAt < maxAgeMs) return cached.timings;
+    const ttl = maxAgeMs ?? (cached && cached.timings.retryInterval === 0 && cached.timings.failureTs === null ? HEALTHY_CACHE_MS : CACHE_MS);
+    if (cached && this.now() - cached.readAt < ttl) return cached.timings;
     const timings = (await this.store.getRetryTimings(destination)) ?? NOT_FAILING;
     this.cache.set(destination, { timings, readAt: this.now() });
     if (this.cache.size > 100_000) this.cache.clear();
@@ -49,13 +56,29 @@ export class Backoff implements FederationBackoff {
   }
 
   async isReady(destination: string): Promise<boolean> {
+    return (await this.readiness(destination)).ready;
+  }
+
+  /** Whether the destination may be tried now and, when not, when it may (Synapse's get_retry_limiter check). */
+  async readiness(destination: string): Promise<Readiness> {
+    let t: RetryTimings;
     try {
-      const t = await this.getTimings(destination);
-      return t.retryInterval === 0 || t.retryLastTs + t.retryInterval <= this.now();
+      t = await this.getTimings(destination);
     } catch (e) {
       this.log.warn("cannot read retry timings; trying anyway", { destination, error: (e as Error).message });
-      return true;
+      return { ready: true };
     }
+    const retryAt = t.retryLastTs + t.retryInterval;
+    return t.retryInterval === 0 || retryAt <= this.now() ? { ready: true } : { ready: false, retryAt, retryInterval: t.retryInterval };
+  }
+
+  /**
+   * Whether the destination may be tried within `withinMs` (Synapse's filter_destinations_by_retry_limiter): work
+   * for a server that stays down longer is not queued in memory but left to catch-up.
+   */
+  async retryDueWithin(destination: string, withinMs: number): Promise<boolean> {
+    const r = await this.readiness(destination);
+    return r.ready || r.retryAt <= this.now() + withinMs;
   }
 
   /** The next interval after a failure, given the current one (0 when not failing). */
@@ -82,29 +105,50 @@ export class Backoff implements FederationBackoff {
     }
   }
 
+  /** Our request succeeded: the cached view of the timings is enough (this runs after every request). */
   async recordSuccess(destination: string): Promise<void> {
-    await this.markUp(destination);
+    await this.clearIfFailing(destination, undefined);
   }
 
   /**
-   * The destination is reachable (a request succeeded, or it sent us a verified request): clear its timings if
-   * it was failing and tell the listeners, which wake its queue.
+   * The destination sent us a verified request: clear its timings if it was failing (re-read at most each second,
+   * to notice another process's failures) and tell the listeners, which wake its queue.
    */
   async markUp(destination: string): Promise<void> {
+    await this.clearIfFailing(destination, MARK_UP_CACHE_MS);
+  }
+
+  private async clearIfFailing(destination: string, maxAgeMs: number | undefined): Promise<void> {
     try {
-      const current = await this.getTimings(destination, MARK_UP_CACHE_MS);
+      const current = await this.getTimings(destination, maxAgeMs);
       if (current.retryInterval === 0 && current.failureTs === null) return;
       await this.reset(destination);
       this.log.info("destination is up again", { destination });
-      for (const listener of this.upListeners) listener(destination);
     } catch (e) {
       this.log.warn("cannot reset retry timings", { destination, error: (e as Error).message });
     }
   }
 
-  /** Clears the timings unconditionally (operator "retry now", reset_connection). */
+  /**
+   * Clears the timings unconditionally and announces the server as up (REMOTE_SERVER_UP), which wakes its queue
+   * and cuts short retry sleeps: the operator's "retry now" and reset_connection, and markUp.
+   */
   async reset(destination: string): Promise<void> {
     await this.store.setRetryTimings(destination, NOT_FAILING);
     this.cache.set(destination, { timings: NOT_FAILING, readAt: this.now() });
+    for (const listener of this.upListeners) listener(destination);
+  }
+
+  /** reset() for many destinations (bulk retry): one write for those failing, each announced as up; returns them. */
+  async resetMany(destinations: readonly string[]): Promise<string[]> {
+    const cleared = await this.store.clearRetryTimings(destinations);
+    const now = this.now();
+    for (const destination of cleared) {
+      this.cache.set(destination, { timings: NOT_FAILING, readAt: now });
+      for (const listener of this.upListeners) listener(destination);
+    }
+    return cleared;
   }
 }
+
+export type Readiness = { ready: true } | { ready: false; retryAt: number; retryInterval: number };

@@ -17,13 +17,13 @@ export interface StagedEvent {
 export class StagingStore {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** Stages a PDU; returns false when the same event is already waiting. */
-  async stage(event: Omit<StagedEvent, "id">): Promise<boolean> {
-    const result = await this.prisma.inboundStagedEvent.createMany({
-      data: [{ ...event, receivedTs: BigInt(event.receivedTs) }],
+  /** Stages PDUs in the order given (a transaction's, at once); events already waiting are left as they are. */
+  async stage(events: Array<Omit<StagedEvent, "id">>): Promise<void> {
+    if (events.length === 0) return;
+    await this.prisma.inboundStagedEvent.createMany({
+      data: events.map((event) => ({ ...event, receivedTs: BigInt(event.receivedTs) })),
       skipDuplicates: true,
     });
-    return result.count === 1;
   }
 
   /** The oldest staged events of a room, in arrival order. */
@@ -32,8 +32,9 @@ export class StagingStore {
     return rows.map((r) => ({ ...r, id: Number(r.id), receivedTs: Number(r.receivedTs) }));
   }
 
-  async remove(id: number): Promise<void> {
-    await this.prisma.inboundStagedEvent.deleteMany({ where: { id: BigInt(id) } });
+  async remove(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.prisma.inboundStagedEvent.deleteMany({ where: { id: { in: ids.map(BigInt) } } });
   }
 
   /** Rooms with staged events, e.g. to restart their workers after a restart. */

@@ -56,12 +56,12 @@ export class TestRoom {
   private counter = 0;
   private depth = 0;
 
-  /** `createName` names the create event's v1–2 ID (`$name:server`). */
-  constructor(versionId: string, creator: string, createContent: JsonObject = {}, createName?: string) {
+  /** `createName` names the create event's v1–2 ID (`$name:server`); `roomLocalpart` tells rooms of one test apart (v1–11). */
+  constructor(versionId: string, creator: string, createContent: JsonObject = {}, createName?: string, roomLocalpart = "room") {
     this.version = getRoomVersion(versionId);
     const content: JsonObject = { room_version: versionId, ...createContent };
     if (!this.version.implicitRoomCreator && !("creator" in createContent)) content.creator = creator;
-    this.roomId = `!room:${serverNameOf(creator)}`;
+    this.roomId = `!${roomLocalpart}:${serverNameOf(creator)}`;
     if (this.version.roomIdFormat === "create-event-hash") {
       const draft = this.build({ type: "m.room.create", sender: creator, stateKey: "", content, prevEvents: [], authEvents: [], name: createName });
       this.roomId = computeRoomId(draft.event, this.version);

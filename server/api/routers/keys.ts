@@ -20,6 +20,12 @@ export const keysRouter = createTRPCRouter({
     };
   }),
 
+  /** Every server whose keys we hold, with how many and when they were last fetched. */
+  servers: adminProcedure.query(async ({ ctx: { hs } }) => {
+    const servers = await hs.stores.serverKeys.listServers();
+    return servers.map((s) => ({ server_name: s.serverName, keys: s.keys, fetched_ts: s.newestFetchedTs }));
+  }),
+
   remote: adminProcedure.input(z.object({ server_name: serverNameInput })).query(async ({ ctx: { hs }, input }) => {
     const keys = await hs.keyring.cachedKeys(input.server_name);
     return {

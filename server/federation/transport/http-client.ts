@@ -203,6 +203,11 @@ export class MatrixFederationClient {
     return this.lastErrors.get(destination);
   }
 
+  /** The destinations that have such a failure. */
+  destinationsWithErrors(): string[] {
+    return [...this.lastErrors.keys()];
+  }
+
   /** Closes every pooled connection; in-flight requests finish first. */
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
