@@ -29,7 +29,8 @@ export default defineConfig({
   },
   projects: [{ name: "chromium", use: { ...devices["Desktop Chrome"] } }],
   webServer: {
-    command: `node_modules/.bin/tsx server/main.ts --config ${CONFIG_PATH} --port ${PORT}`,
+    // seed.ts fills the fresh database with the destinations the tests use, then the server starts on it
+    command: `node_modules/.bin/tsx e2e/fixtures/seed.ts && node_modules/.bin/tsx server/main.ts --config ${CONFIG_PATH} --port ${PORT}`,
     // the key endpoint answers once the engine and Next are both ready
     url: `http://127.0.0.1:${PORT}/_matrix/key/v2/server`,
     reuseExistingServer: false,

@@ -5,6 +5,9 @@ import { usePathname } from "next/navigation";
 
 const NAV_ITEMS: { href: string; label: string }[] = [
   { href: "/", label: "Overview" },
+  { href: "/destinations", label: "Destinations" },
+  { href: "/replication", label: "Replication" },
+  { href: "/rooms", label: "Rooms" },
   { href: "/keys", label: "Keys" },
 ];
 

@@ -1,8 +1,6 @@
-import { mkdirSync } from "node:fs";
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-import { ADMIN_TOKEN, SERVER_NAME } from "./fixtures/server";
-
-const SCREENSHOTS = "test-results/screenshots";
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { screenshot, signIn } from "./fixtures/console";
+import { ADMIN_TOKEN, DOWN_DESTINATION, SERVER_NAME } from "./fixtures/server";
 
 /** Our key as the federation key endpoint serves it: the ground truth the console must agree with. */
 async function servedKey(request: APIRequestContext): Promise<{ keyId: string; publicKey: string }> {
@@ -14,25 +12,9 @@ async function servedKey(request: APIRequestContext): Promise<{ keyId: string; p
   return { keyId, publicKey: key.key };
 }
 
-/** Signs in with the keyboard only: the token field has focus when the page opens, Enter submits. */
-async function signIn(page: Page): Promise<void> {
-  await page.goto("/login");
-  await expect(page.getByLabel("Admin token")).toBeFocused();
-  await page.keyboard.type(ADMIN_TOKEN);
-  await page.keyboard.press("Enter");
-  await expect(page).toHaveURL("/");
-}
-
-async function screenshot(page: Page, name: string): Promise<string> {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  const path = `${SCREENSHOTS}/${name}.png`;
-  await page.screenshot({ path, fullPage: true });
-  return path;
-}
-
 test("a signed-out browser is sent to /login and is shown no server data", async ({ page, request }) => {
   const { keyId } = await servedKey(request);
-  for (const path of ["/", "/keys"]) {
+  for (const path of ["/", "/keys", "/destinations", "/destinations/elsewhere.example", "/replication", "/rooms"]) {
     const direct = await request.get(path, { maxRedirects: 0 });
     expect(direct.status(), `${path} without a session`).toBe(307);
     expect(direct.headers().location).toBe("/login");
@@ -83,6 +65,7 @@ test("the keys page shows our public key and looks up a server's cached keys", a
   await expect(page.getByTestId("own-key-id")).toHaveText(keyId);
   await expect(page.getByTestId("own-public-key")).toHaveText(publicKey);
   await expect(page.getByText("No retired keys")).toBeVisible();
+  await expect(page.getByText("No remote keys cached yet")).toBeVisible();
 
   await page.getByLabel("Server name").fill("unknown.example");
   await page.getByLabel("Server name").press("Enter");
@@ -108,6 +91,16 @@ test("the console API answers 401 without a session or the admin token", async (
   expect(anonymous.status()).toBe(401);
   expect(JSON.stringify(await anonymous.json())).not.toContain(SERVER_NAME);
   expect((await request.get("/api/trpc/server.health", { headers: { Authorization: "Bearer wrong-token-wrong-token" } })).status()).toBe(401);
+
+  // nor is anything changed: a mutation without the token is refused before it runs
+  const anonymousList = await request.get(`/api/trpc/destinations.list?input=${encodeURIComponent("{}")}`);
+  expect(anonymousList.status()).toBe(401);
+  const anonymousRetry = await request.post("/api/trpc/destinations.retryNow", { data: { destination: DOWN_DESTINATION } });
+  expect(anonymousRetry.status()).toBe(401);
+  const down = await request.get(`/api/trpc/destinations.get?input=${encodeURIComponent(JSON.stringify({ destination: DOWN_DESTINATION }))}`, {
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  expect(((await down.json()) as { result: { data: { state: string } } }).result.data.state).toBe("backing_off");
 
   const scripted = await request.get("/api/trpc/server.health", { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
   expect(scripted.status()).toBe(200);

@@ -33,6 +33,9 @@ import { OwnKeys, loadOrCreateSigningKey } from "./keys/own-keys";
 import { createLogger } from "./log";
 import type { Replication } from "./replication";
 import { setUpReplication, type ReplicationSetup } from "./replication/setup";
+import { EventsStreamWriter } from "./replication/streams/events-writer";
+import { EventsStreamStore } from "./store/events-stream-store";
+import { ReplicatedEventSource } from "./federation/sender/replicated-event-source";
 import { createRoomsEngine, type RoomsEngine } from "./rooms/rooms-engine";
 import { FederationMetrics } from "./metrics";
 import { openDatabase, type Database, type PrismaClient } from "./store/database";
@@ -197,6 +200,8 @@ export class HomeServer {
       httpClient.wake(destination);
     });
 
+    const router = new Router(log.child("http"));
+
     // Rooms: events and state (one EventPersister for local and federated events), local rooms and membership,
     // and the federation side of rooms.
     const rooms = createRoomsEngine({
@@ -204,12 +209,27 @@ export class HomeServer {
       stores, remoteMediaDir: join(config.data_dir, "remote_media"), log, now,
     });
 
+    // Replication: the in-process bus in embedded mode, Redis when scaled out; plus followed deployments. Only main
+    // persists events, so only main writes the events stream; other processes follow it.
+    const isMain = config.role === "main";
+    const eventsWriter = new EventsStreamWriter(new EventsStreamStore(db.prisma));
+    if (isMain) await eventsWriter.load();
+    const replication = setUpReplication({ config, log: log.child("replication"), router, writers: isMain ? [eventsWriter] : [], now });
+    if (isMain) {
+      rooms.persister.onPersisted((event) => {
+        eventsWriter.advance(event.streamOrdering);
+        replication.replication.streamer.notify();
+      });
+    }
+
     // Outbound transactions: this process sends to the destinations it owns among federation_sender_instances.
     const metrics = new FederationMetrics();
     const sender = new FederationSender({
       serverName: config.server_name, instanceName: config.instance_name,
       shardConfig: new FederationShardConfig(config.federation_sender_instances),
-      events: options.senderEvents?.({ prisma: db.prisma, serverName: config.server_name, signingKey }) ?? rooms.eventSource, transport: transportClient, httpClient, discovery: outbound.discovery, backoff,
+      events: options.senderEvents?.({ prisma: db.prisma, serverName: config.server_name, signingKey })
+        ?? (isMain ? rooms.eventSource : new ReplicatedEventSource(rooms.eventSource, replication.replication.dataHandler)),
+      transport: transportClient, httpClient, discovery: outbound.discovery, backoff,
       stores: {
         destinations: stores.destinations, destinationRooms: stores.destinationRooms, sentTransactions: stores.sentTransactions,
         outbox: stores.deviceOutbox, positions: stores.federationPositions,
@@ -232,7 +252,6 @@ export class HomeServer {
     registry.registerQueryHandler("directory", (origin, args) => rooms.directory.onDirectoryQuery(origin, args));
 
     // Inbound HTTP: keys, version, well-known, and the authenticated federation endpoints.
-    const router = new Router(log.child("http"));
     new KeyServer(ownKeys, keyring, now).register(router);
     router.add("GET", "/_matrix/federation/v1/version", { authenticate: noAuth }, () => ({
       body: { server: { name: SERVER_SOFTWARE, version: SERVER_VERSION } },
@@ -262,8 +281,15 @@ export class HomeServer {
     registerFederationAdminApi(router, { destinations: stores.destinations, destinationRooms: stores.destinationRooms, sender, authenticate: adminAuth });
     metrics.register(router, adminAuth);
 
-    // Replication: the in-process bus in embedded mode, Redis when scaled out; plus followed deployments.
-    const replication = setUpReplication({ config, log: log.child("replication"), router, writers: [], now });
+    // A server that is up again (a success, a verified request, an operator's retry) is announced to the other
+    // processes, so its owner wakes the queue; announcements from others only refresh and wake, never re-announce.
+    backoff.onRemoteServerUp((destination) => replication.replication.commandHandler.sendRemoteServerUp(destination));
+    replication.replication.dataHandler.onRemoteServerUp((destination) => {
+      backoff.invalidate(destination);
+      keyring.forgetFailure(destination);
+      httpClient.wake(destination);
+      sender.wakeDestination(destination);
+    });
     await replication.start();
 
     const hs = new HomeServer({
@@ -271,7 +297,7 @@ export class HomeServer {
       adminToken, startup: { signingKeyCreated, adminTokenCreated, appliedMigrations: db.appliedMigrations, databaseMs }, now,
     });
     hs.startHousekeeping();
-    await rooms.stagingWorkers.start();
+    if (isMain) await rooms.stagingWorkers.start();
     if (config.federation_sender_instances.includes(config.instance_name)) await sender.start();
     return hs;
   }
@@ -284,6 +310,21 @@ export class HomeServer {
     const timer = setInterval(prune, PRUNE_INTERVAL_MS);
     timer.unref();
     this.timers.push(timer);
+
+    // Federation senders store how far they processed the events stream; no replication command carries it, so
+    // the console's process reads it from the database each second to show each sender's lag.
+    const { config, stores } = this.c;
+    const positions = this.c.replication.replication.positions;
+    const trackSenders = () => {
+      for (const instance of config.federation_sender_instances) {
+        stores.federationPositions.get("events", instance)
+          .then((token) => token !== null && positions.recordConsumer("events", "main", `${instance}/federation_sender`, token))
+          .catch((e: Error) => this.c.log.debug("cannot read a sender's position", { instance, error: e.message }));
+      }
+    };
+    const senders = setInterval(trackSenders, 1000);
+    senders.unref();
+    this.timers.push(senders);
   }
 
   /** True for the paths the engine answers itself: /_matrix/*, /_synapse/*, /.well-known/matrix/*, /metrics. */

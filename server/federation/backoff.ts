@@ -88,6 +88,11 @@ export class Backoff implements FederationBackoff {
     return Math.min(next, this.config.destination_max_retry_interval);
   }
 
+  /** Forgets the cached timings: another process changed them (its REMOTE_SERVER_UP says so). */
+  invalidate(destination: string): void {
+    this.cache.delete(destination);
+  }
+
   async recordFailure(destination: string, error: FederationRequestError | Error): Promise<void> {
     try {
       const current = await this.getTimings(destination);

@@ -205,7 +205,8 @@ export class PositionTracker {
   snapshot(): PositionsSnapshot {
     const now = this.now();
     const names = new Set<string>(this.lastSeen.keys());
-    for (const c of this.consumers.values()) names.add(c.consumer);
+    // A consumer may be a part of an instance ("sender1/federation_sender"): the instance is the part before "/".
+    for (const c of this.consumers.values()) names.add(c.consumer.split("/")[0]!);
     if (this.options.instanceName) names.add(this.options.instanceName);
     const instances = [...names].sort().map((name): InstanceState => {
       const self = name === this.options.instanceName;

@@ -84,6 +84,11 @@ function RemoteKeys() {
     setServerName(input.trim());
   }
 
+  function show(name: string) {
+    setInput(name);
+    setServerName(name);
+  }
+
   return (
     <Card
       title="Remote server keys"
@@ -109,7 +114,37 @@ function RemoteKeys() {
       <div style={{ marginTop: 16 }} aria-live="polite">
         {serverName === null ? null : <RemoteKeysResult serverName={serverName} />}
       </div>
+      <h3 className="subheading">Servers whose keys we hold</h3>
+      <CachedServers onShow={show} />
     </Card>
+  );
+}
+
+function CachedServers({ onShow }: { onShow(serverName: string): void }) {
+  const trpc = useTRPC();
+  const servers = useQuery({ ...trpc.keys.servers.queryOptions(), refetchInterval: 10_000 });
+  const now = useNow();
+  if (servers.isPending) return <LoadingState label="Loading the servers with cached keys…" />;
+  if (servers.isError) return <ErrorState title="Could not list the cached keys" error={servers.error} onRetry={() => void servers.refetch()} />;
+  if (servers.data.length === 0) {
+    return <EmptyState title="No remote keys cached yet">Keys are fetched when a signature of another server is first checked (an incoming request or event).</EmptyState>;
+  }
+  return (
+    <div className="table-wrap">
+      <table data-testid="cached-servers">
+        <thead><tr><th scope="col">Server</th><th scope="col" className="num">Keys</th><th scope="col">Last fetched</th><th scope="col"><span className="visually-hidden">Show</span></th></tr></thead>
+        <tbody>
+          {servers.data.map((s) => (
+            <tr key={s.server_name}>
+              <td className="mono">{s.server_name}</td>
+              <td className="num">{s.keys}</td>
+              <td title={formatTimestamp(s.fetched_ts)}>{formatRelative(s.fetched_ts, now)}</td>
+              <td><button type="button" className="secondary small" onClick={() => onShow(s.server_name)}>Show keys<span className="visually-hidden"> of {s.server_name}</span></button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
