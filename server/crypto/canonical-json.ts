@@ -31,55 +31,67 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 function encodeString(s: string): string {
   // JSON.stringify emits exactly the escapes canonical JSON wants: \" \\ \b \f \n \r \t, \u00XX for other
   // control characters, and (since ES2019) \uXXXX for lone surrogates; everything else is left as is.
   return JSON.stringify(s);
 }
 
-function encode(value: unknown, path: string, out: string[]): void {
-  if (value === null) {
-    out.push("null");
-  } else if (typeof value === "boolean") {
-    out.push(value ? "true" : "false");
-  } else if (typeof value === "number") {
-    if (!Number.isInteger(value)) throw new CanonicalJsonError("floats are not allowed in canonical JSON", path);
-    if (value > MAX_SAFE_INTEGER || value < -MAX_SAFE_INTEGER) {
-      throw new CanonicalJsonError("integer out of range ±(2^53−1)", path);
+/** Where in the value the encoder is: kept as a stack and turned into text only for an error message. */
+type Path = Array<string | number>;
+
+function pathText(path: Path): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+}
+
+function encode(value: unknown, path: Path): string {
+  switch (typeof value) {
+    case "string":
+      return encodeString(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      if (!Number.isInteger(value)) throw new CanonicalJsonError("floats are not allowed in canonical JSON", pathText(path));
+      if (value > MAX_SAFE_INTEGER || value < -MAX_SAFE_INTEGER) {
+        throw new CanonicalJsonError("integer out of range ±(2^53−1)", pathText(path));
+      }
+      return Object.is(value, -0) ? "0" : String(value);
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) {
+          path.push(i);
+          out += (i > 0 ? "," : "") + encode(value[i], path);
+          path.pop();
+        }
+        return out + "]";
+      }
+      const keys = Object.keys(value);
+      // UTF-16 order (the native sort) equals code point order unless a key holds a surrogate pair.
+      keys.sort(keys.some((k) => SURROGATE.test(k)) ? compareCodePoints : undefined);
+      let out = "{";
+      let first = true;
+      for (const key of keys) {
+        const item = (value as Record<string, unknown>)[key];
+        if (item === undefined) continue;
+        path.push(key);
+        out += (first ? "" : ",") + encodeString(key) + ":" + encode(item, path);
+        path.pop();
+        first = false;
+      }
+      return out + "}";
     }
-    out.push(Object.is(value, -0) ? "0" : String(value));
-  } else if (typeof value === "string") {
-    out.push(encodeString(value));
-  } else if (Array.isArray(value)) {
-    out.push("[");
-    value.forEach((item, i) => {
-      if (i > 0) out.push(",");
-      encode(item, `${path}[${i}]`, out);
-    });
-    out.push("]");
-  } else if (typeof value === "object") {
-    const keys = Object.keys(value as object).sort(compareCodePoints);
-    out.push("{");
-    let first = true;
-    for (const key of keys) {
-      const item = (value as Record<string, unknown>)[key];
-      if (item === undefined) continue;
-      if (!first) out.push(",");
-      first = false;
-      out.push(encodeString(key), ":");
-      encode(item, path ? `${path}.${key}` : key, out);
-    }
-    out.push("}");
-  } else {
-    throw new CanonicalJsonError(`${typeof value} is not a JSON value`, path);
+    default:
+      throw new CanonicalJsonError(`${typeof value} is not a JSON value`, pathText(path));
   }
 }
 
 /** The canonical JSON text of a value. */
 export function canonicalJson(value: unknown): string {
-  const out: string[] = [];
-  encode(value, "", out);
-  return out.join("");
+  return encode(value, []);
 }
 
 /** The canonical JSON of a value as UTF-8 bytes: what gets signed and hashed. */
