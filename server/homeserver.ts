@@ -235,6 +235,7 @@ export class HomeServer {
         outbox: stores.deviceOutbox, positions: stores.federationPositions,
       },
       metrics, log: log.child("sender"), now, rrTransactionsPerRoomPerSecond: config.federation_rr_transactions_per_room_per_second,
+      wakeOwner: (destination) => replication.replication.commandHandler.sendRemoteServerUp(destination),
     });
 
     // EDU handlers.

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bindMigrationAwareSqlAdapterFactory, type SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import * as bg from "@prisma/schema-engine-wasm/schema_engine_bg";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -41,11 +41,33 @@ function loadWasm(): Promise<void> {
   return wasmReady;
 }
 
-async function createEngine(adapter: SqlMigrationAwareDriverAdapterFactory): Promise<bg.SchemaEngine> {
+/**
+ * The engine, and a close that frees it and the connections it opened. engine.free() leaves them open, and on
+ * PostgreSQL the engine's connection holds Prisma's migration advisory lock: every other process starting on the
+ * same database (main and its federation senders) would wait 10 s for it.
+ */
+async function createEngine(adapter: SqlMigrationAwareDriverAdapterFactory): Promise<{ engine: bg.SchemaEngine; close(): Promise<void> }> {
   await loadWasm();
   const schema = readFileSync(SCHEMA_PATH, "utf8");
-  const factory = bindMigrationAwareSqlAdapterFactory(adapter);
-  return bg.SchemaEngine.new({ datamodels: [[SCHEMA_PATH, schema]] }, () => {}, factory);
+  const opened: SqlDriverAdapter[] = [];
+  const track = (connection: SqlDriverAdapter) => {
+    opened.push(connection);
+    return connection;
+  };
+  const factory = bindMigrationAwareSqlAdapterFactory({
+    provider: adapter.provider,
+    adapterName: adapter.adapterName,
+    connect: async () => track(await adapter.connect()),
+    connectToShadowDb: async () => track(await adapter.connectToShadowDb()),
+  });
+  const engine = await bg.SchemaEngine.new({ datamodels: [[SCHEMA_PATH, schema]] }, () => {}, factory);
+  return {
+    engine,
+    async close() {
+      engine.free();
+      await Promise.all(opened.map((c) => c.dispose()));
+    },
+  };
 }
 
 function readMigrations(): bg.MigrationList {
@@ -66,12 +88,12 @@ function readMigrations(): bg.MigrationList {
 
 /** Applies pending migrations; returns the names applied (none when the database is current). */
 export async function applyMigrations(adapter: SqlMigrationAwareDriverAdapterFactory): Promise<string[]> {
-  const engine = await createEngine(adapter);
+  const { engine, close } = await createEngine(adapter);
   try {
     const out = await engine.applyMigrations({ migrationsList: readMigrations(), filters: NO_FILTERS });
     return out.appliedMigrationNames;
   } finally {
-    engine.free();
+    await close();
   }
 }
 
@@ -80,13 +102,13 @@ export async function applyMigrations(adapter: SqlMigrationAwareDriverAdapterFac
  * its database's version when created, so even a pure diff needs one (a throwaway PGlite does).
  */
 export async function diffSchema(fromText: string | null, adapter: SqlMigrationAwareDriverAdapterFactory): Promise<string> {
-  const engine = await createEngine(adapter);
+  const { engine, close } = await createEngine(adapter);
   try {
     const to = { tag: "schemaDatamodel", files: [{ path: SCHEMA_PATH, content: readFileSync(SCHEMA_PATH, "utf8") }] };
     const from = fromText === null ? { tag: "empty" } : { tag: "schemaDatamodel", files: [{ path: SCHEMA_PATH, content: fromText }] };
     const result = await engine.diff({ from, to, script: true, exitCode: null, filters: NO_FILTERS } as unknown as bg.DiffParams);
     return result.stdout ?? "";
   } finally {
-    engine.free();
+    await close();
   }
 }

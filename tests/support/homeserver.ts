@@ -80,8 +80,9 @@ async function boot(listener: Listener, input: TestServerInput, options: HomeSer
   };
 }
 
-export async function startTestHomeServer(input: TestServerInput, options: HomeServerOptions = {}): Promise<TestHomeServer> {
-  return boot(await listen(), input, options);
+/** `port` fixes the loopback port (e.g. one already named in another server's instance_map); default a free one. */
+export async function startTestHomeServer(input: TestServerInput, options: HomeServerOptions = {}, port = 0): Promise<TestHomeServer> {
+  return boot(await listen(port), input, options);
 }
 
 /**

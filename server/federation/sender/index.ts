@@ -75,6 +75,11 @@ export interface FederationSenderOptions {
   log: Logger;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Asks the process that owns `destination` to wake its queue (REMOTE_SERVER_UP over replication): an operator's
+   * retry of a destination another sender instance owns, when clearing its timings announced nothing.
+   */
+  wakeOwner?: (destination: string) => void;
   /** Synapse's federation_rr_transactions_per_room_per_second */
   rrTransactionsPerRoomPerSecond?: number;
   catchUpWakeIntervalMs?: number;
@@ -414,15 +419,17 @@ export class FederationSender {
   /** "Retry now" for many destinations (the console's bulk retry): one write clears the timings of the failing ones. */
   async retryMany(destinations: readonly string[]): Promise<RetryManyResult> {
     // resetMany() announces the failing ones as up, which wakes their queues where they are owned
-    const cleared = await this.o.backoff.resetMany(destinations);
+    const cleared = new Set(await this.o.backoff.resetMany(destinations));
     let woken = 0;
     for (const destination of destinations) {
       this.o.httpClient.wake(destination);
       // look at the outbox again too, in case a notification of new rows was lost
       this.getQueue(destination)?.noteOutboxRows();
       if (this.wakeDestination(destination)) woken++;
+      // a stuck destination that was not failing was announced by nobody: its owner must still hear of the retry
+      else if (!cleared.has(destination) && destination !== this.o.serverName) this.o.wakeOwner?.(destination);
     }
-    return { destinations: destinations.length, wasBackingOff: cleared.length, woken };
+    return { destinations: destinations.length, wasBackingOff: cleared.size, woken };
   }
 
   /**
