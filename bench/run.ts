@@ -12,6 +12,8 @@ const BENCHMARKS: Record<string, () => Promise<{ default: Benchmark }>> = {
   inbound: () => import("./inbound"),
   rooms: () => import("./rooms"),
   fanout: () => import("./fanout"),
+  replication: () => import("./replication"),
+  memory: () => import("./memory"),
   console: () => import("./console"),
 };
 

@@ -5,6 +5,7 @@ import { generateSigningKey, verifyJsonSignature, type JsonObject } from "../../
 import { ServerDiscovery } from "../../server/federation/transport/discovery";
 import { FederationRequestError, type FederationErrorClass } from "../../server/federation/transport/errors";
 import {
+  IDLE_POOL_TIMEOUT_MS,
   MatrixFederationClient,
   retryDelayMs,
   type FederationBackoff,
@@ -12,7 +13,7 @@ import {
 } from "../../server/federation/transport/http-client";
 import { IpRangeFilter } from "../../server/federation/transport/ip-range";
 import { parseXMatrixHeader } from "../../server/federation/transport/x-matrix";
-import { FakeResolver, sendJson, startServer, TEST_CA, waitFor, type TestServer } from "./helpers";
+import { FakeResolver, ManualClock, sendJson, startServer, TEST_CA, waitFor, type TestServer } from "./helpers";
 
 const ORIGIN = "origin.test";
 const signingKey = generateSigningKey();
@@ -245,6 +246,20 @@ describe("MatrixFederationClient", () => {
     await client.getJson(`peer.test:${tlsServer.port}`, "/two");
     assert.equal(tlsServer.connections - before, 1);
     assert.equal(tlsServer.requests[0]!.socket, tlsServer.requests[1]!.socket);
+  });
+
+  it("closes a destination's pool once it was idle for IDLE_POOL_TIMEOUT_MS, so idle destinations hold no pool", async () => {
+    const clock = new ManualClock();
+    const client = makeClient({ now: clock.now });
+    const before = httpServer.connections;
+    await client.getJson("override.test", "/one");
+    clock.advance(IDLE_POOL_TIMEOUT_MS - 1);
+    await client.getJson("override.test", "/two");
+    assert.equal(httpServer.requests[0]!.socket, httpServer.requests[1]!.socket, "used within the timeout: kept");
+    clock.advance(IDLE_POOL_TIMEOUT_MS);
+    await client.getJson("override.test", "/three");
+    await waitFor(() => httpServer.requests[0]!.socket.destroyed, "the idle pool's connection to close");
+    assert.equal(httpServer.connections - before, 2, "a new pool, with a new connection");
   });
 
   it("rejects a 2xx body that is not JSON", async () => {

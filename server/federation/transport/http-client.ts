@@ -21,6 +21,13 @@ export const MAX_LONG_RETRIES = 10;
 export const MAX_SHORT_RETRIES = 3;
 /** Synapse's MAX_RESPONSE_SIZE for federation JSON. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 100 * 1024 * 1024;
+/**
+ * A destination's pool unused for this long is closed and forgotten: with 100,000 destinations, pools kept for
+ * ever would cost about 10 KB each. It matches keepAliveMaxTimeout, so no live keep-alive socket is cut short.
+ */
+export const IDLE_POOL_TIMEOUT_MS = 10 * 60_000;
+/** How often (at most, on the next request) pools are checked for idleness. */
+const IDLE_POOL_SWEEP_INTERVAL_MS = 60_000;
 
 export type RetrySchedule = "long" | "short";
 
@@ -139,7 +146,8 @@ export class MatrixFederationClient {
   private readonly sleeper: AwakenableSleeper;
   private readonly filteredConnector: SafeConnector;
   private readonly overrideConnector: SafeConnector;
-  private readonly pools = new Map<string, { key: string; pool: Pool }>();
+  private readonly pools = new Map<string, DestinationPool>();
+  private lastPoolSweep: number;
   private readonly lastErrors = new Map<string, LastFederationError>();
 
   constructor(options: MatrixFederationClientOptions) {
@@ -154,6 +162,7 @@ export class MatrixFederationClient {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.sleeper = new AwakenableSleeper(options.sleep ?? defaultSleep);
+    this.lastPoolSweep = this.now();
     const connectorOptions = {
       resolver: options.discovery.resolver,
       verifyCertificates: options.verifyCertificates,
@@ -270,7 +279,9 @@ export class MatrixFederationClient {
     options: FederationRequestOptions,
   ): Promise<RawResponse> {
     const resolution = await this.discovery.resolve(destination);
-    const pool = this.poolFor(destination, resolution);
+    const entry = this.poolFor(destination, resolution);
+    const pool = entry.pool;
+    entry.active++;
     const timeoutMs = options.timeoutMs ?? this.timeouts.requestMs;
     const controller = new AbortController();
     let timedOut = false;
@@ -308,16 +319,22 @@ export class MatrixFederationClient {
       throw e;
     } finally {
       clearTimeout(timer);
+      entry.active--;
+      entry.lastUsed = this.now();
     }
   }
 
   /** The destination's pool, replaced when discovery now points somewhere else. */
-  private poolFor(destination: string, resolution: ServerResolution): Pool {
+  private poolFor(destination: string, resolution: ServerResolution): DestinationPool {
+    this.sweepIdlePools();
     const tls = resolution.scheme === "https";
     const targets = resolution.targets.map((t) => ({ ...t, tls, servername: resolution.tlsServerName }));
     const key = JSON.stringify([targets, resolution.checkIpRange]);
     const existing = this.pools.get(destination);
-    if (existing?.key === key) return existing.pool;
+    if (existing?.key === key) {
+      existing.lastUsed = this.now();
+      return existing;
+    }
     if (existing) void existing.pool.close().catch(() => undefined);
 
     const first = targets[0]!;
@@ -331,9 +348,31 @@ export class MatrixFederationClient {
       bodyTimeout: this.timeouts.requestMs,
       connect: undiciConnector(connector, () => targets),
     });
-    this.pools.set(destination, { key, pool });
-    return pool;
+    const entry = { key, pool, active: 0, lastUsed: this.now() };
+    this.pools.set(destination, entry);
+    return entry;
   }
+
+  /** Closes pools with no request for IDLE_POOL_TIMEOUT_MS; piggybacks on requests, at most once a minute. */
+  private sweepIdlePools(): void {
+    const now = this.now();
+    if (now - this.lastPoolSweep < IDLE_POOL_SWEEP_INTERVAL_MS) return;
+    this.lastPoolSweep = now;
+    for (const [destination, entry] of this.pools) {
+      if (entry.active > 0 || now - entry.lastUsed < IDLE_POOL_TIMEOUT_MS) continue;
+      this.pools.delete(destination);
+      void entry.pool.close().catch(() => undefined);
+    }
+  }
+}
+
+interface DestinationPool {
+  /** the resolution the pool was built for */
+  key: string;
+  pool: Pool;
+  /** requests using it now */
+  active: number;
+  lastUsed: number;
 }
 
 function queryString(query: QueryParams | undefined): string {
