@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { MESSAGE_EVENT, MINIMAL_EVENT } from "../support/spec-vectors";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "switchyard-cli-"));
@@ -47,31 +48,6 @@ function assertFails(run: Run, message: RegExp): void {
   assert.match(run.stderr, message);
 }
 
-const MINIMAL_EVENT = {
-  room_id: "!x:domain",
-  sender: "@a:domain",
-  origin: "domain",
-  origin_server_ts: 1000000,
-  signatures: {},
-  hashes: {},
-  type: "X",
-  content: {},
-  prev_events: [],
-  auth_events: [],
-  depth: 3,
-  unsigned: { age_ts: 1000000 },
-};
-const MESSAGE_EVENT = {
-  content: { body: "Here is the message content" },
-  event_id: "$0:domain",
-  origin: "domain",
-  origin_server_ts: 1000000,
-  type: "m.room.message",
-  room_id: "!r:domain",
-  sender: "@u:domain",
-  signatures: {},
-  unsigned: { age_ts: 1000000 },
-};
 // A Synapse-created event with the IDs gomatrixserverlib expects ($…/… in v3, $…_… from v4).
 const JKI_CREATE =
   '{"auth_events": [], "prev_events": [], "type": "m.room.create", "room_id": "!uXDCzlYgCTHtiWCkEx:jki.re", "sender": "@erikj:jki.re", "content": {"room_version": "5", "predecessor": {"room_id": "!gdRMqOrTFdOCYHNwOo:half-shot.uk", "event_id": "$LP7ROBc4b+cMc1UE9haIz8q5AK2AIW4eJ90FfKLvyZI"}, "creator": "@erikj:jki.re"}, "depth": 1, "prev_state": [], "state_key": "", "origin": "jki.re", "origin_server_ts": 1560284621137, "hashes": {"sha256": "IX6zuNiJpJPNf70BLleL3HSCpjKeq9Uhu7uUpyDjBmc"}, "signatures": {"jki.re": {"ed25519:auto": "O4IyFfF2PPtGp5uaDm8t57dZbdh8vc8Q64LgCwvzYRVItAMI0uisfiAFaxkVT7MRpzh6N2QNN5NMRXZKmgPYDA"}}, "unsigned": {"age": 1321650}}';

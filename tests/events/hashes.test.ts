@@ -12,33 +12,9 @@ import {
   InvalidEventError,
   ROOM_VERSION_IDS,
 } from "../../server/events";
+import { MESSAGE_EVENT, MINIMAL_EVENT } from "../support/spec-vectors";
 
 // Spec appendix "Cryptographic Test Vectors", event signing inputs.
-const MINIMAL_EVENT: JsonObject = {
-  room_id: "!x:domain",
-  sender: "@a:domain",
-  origin: "domain",
-  origin_server_ts: 1000000,
-  signatures: {},
-  hashes: {},
-  type: "X",
-  content: {},
-  prev_events: [],
-  auth_events: [],
-  depth: 3,
-  unsigned: { age_ts: 1000000 },
-};
-const MESSAGE_EVENT: JsonObject = {
-  content: { body: "Here is the message content" },
-  event_id: "$0:domain",
-  origin: "domain",
-  origin_server_ts: 1000000,
-  type: "m.room.message",
-  room_id: "!r:domain",
-  sender: "@u:domain",
-  signatures: {},
-  unsigned: { age_ts: 1000000 },
-};
 
 // Real events created by Synapse, with the event IDs gomatrixserverlib's eventversion_test.go expects.
 const V1_EVENT = parseStrictJson(

@@ -12,23 +12,10 @@ import {
   verifyEventSignatures,
   type VerifyKeyLookup,
 } from "../../server/events";
+import { MESSAGE_EVENT, MINIMAL_EVENT } from "../support/spec-vectors";
 
 const SPEC_KEY = signingKeyFromSeed(decodeBase64("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1"), "1");
 
-const MINIMAL_EVENT: JsonObject = {
-  room_id: "!x:domain",
-  sender: "@a:domain",
-  origin: "domain",
-  origin_server_ts: 1000000,
-  signatures: {},
-  hashes: {},
-  type: "X",
-  content: {},
-  prev_events: [],
-  auth_events: [],
-  depth: 3,
-  unsigned: { age_ts: 1000000 },
-};
 const MINIMAL_SIGNED: JsonObject = {
   auth_events: [],
   content: {},
@@ -41,17 +28,6 @@ const MINIMAL_SIGNED: JsonObject = {
   sender: "@a:domain",
   signatures: { domain: { "ed25519:1": "KxwGjPSDEtvnFgU00fwFz+l6d2pJM6XBIaMEn81SXPTRl16AqLAYqfIReFGZlHi5KLjAWbOoMszkwsQma+lYAg" } },
   type: "X",
-  unsigned: { age_ts: 1000000 },
-};
-const MESSAGE_EVENT: JsonObject = {
-  content: { body: "Here is the message content" },
-  event_id: "$0:domain",
-  origin: "domain",
-  origin_server_ts: 1000000,
-  type: "m.room.message",
-  room_id: "!r:domain",
-  sender: "@u:domain",
-  signatures: {},
   unsigned: { age_ts: 1000000 },
 };
 const MESSAGE_SIGNED: JsonObject = {

@@ -10,6 +10,7 @@ import { formatDuration } from "../../../components/format";
 import { ADMIN_TOKEN_FILE } from "../../admin-token";
 import { ConfigError, loadConfig } from "../../config";
 import { CliError, parseJsonObject, stringFlag, type CliCommand, type CliIo, type FlagValues } from "../command";
+import type { DestinationStatus } from "../../federation/sender/destination-status";
 
 type JsonRecord = Record<string, unknown>;
 
@@ -110,24 +111,8 @@ const oneLine = (text: string, max: number) => {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 };
 
-interface DestinationJson {
-  destination: string;
-  state: string;
-  owner: string;
-  retry_interval: number;
-  failure_ts: number | null;
-  next_retry_ts: number | null;
-  last_successful_stream_ordering: number | null;
-  room_count: number;
-  pending_pdus: number;
-  pending_edus: number;
-  pending_edus_by_type: Record<string, number>;
-  in_flight: { txn_id: string; pdus: number; edus: number; started_at: number } | null;
-  last_error: { at: number; error_class: string; message: string } | null;
-  last_success_ts: number | null;
-  pending_to_device?: number;
-  pending_device_list_updates?: number;
-}
+/** A destination as `destinations.list` returns it; `destinations.get` adds the outbox counts. */
+type DestinationJson = DestinationStatus & { pending_to_device?: number; pending_device_list_updates?: number };
 
 function describeError(e: DestinationJson["last_error"]): string {
   return e ? `${e.error_class}: ${e.message}` : "-";
