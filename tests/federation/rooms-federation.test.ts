@@ -14,6 +14,7 @@ import { createCaller } from "../../server/api/root";
 import { signingKeyFromSeed } from "../../server/crypto";
 import { eventIdOf, getRoomVersion, signEvent, type Pdu } from "../../server/events";
 import { restartTestHomeServer, startFederation, type TestHomeServer, type TestServerInput } from "../support/homeserver";
+import { waitFor } from "../support/wait";
 
 /**
  * A failed destination backs off for longer than the sender's catch-up threshold (1 h), so its queued PDUs are
@@ -31,20 +32,6 @@ let roomId: string;
 
 const api = (server: TestHomeServer) => createCaller({ hs: server.hs, authenticated: true });
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-}
 
 /** What a server says the room is: its state (type, state_key → event ID) and members. */
 async function view(server: TestHomeServer) {

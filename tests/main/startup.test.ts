@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { request } from "undici";
+import { waitUntil } from "../support/wait";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "switchyard-main-"));
@@ -41,13 +42,6 @@ function start(args: string[]): Running {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("server/main.ts", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,7 +52,7 @@ describe("server/main.ts", () => {
     writeFileSync(config, `server_name: startup.test\nlisteners: [{host: 127.0.0.1, port: ${port}}]\ndata_dir: ./data\nlog_level: info\n`);
 
     const first = start(["--config", config]);
-    await waitFor(() => first.stdout().includes("Admin token"), "first start");
+    await waitUntil("first start", () => first.stdout().includes("Admin token"), { timeoutMs: 60_000, intervalMs: 50 });
     const token = readFileSync(join(dir, "data", "admin_token"), "utf8").trim();
     assert.ok(first.stdout().includes(token), "the admin token is printed on first start");
     assert.equal(statSync(join(dir, "data", "admin_token")).mode & 0o777, 0o600);
@@ -75,7 +69,7 @@ describe("server/main.ts", () => {
     assert.match(first.stderr(), /shutting down signal=SIGTERM[\s\S]*stopped/);
 
     const second = start(["--config", config]);
-    await waitFor(() => second.stdout().includes("Console:"), "restart");
+    await waitUntil("restart", () => second.stdout().includes("Console:"), { timeoutMs: 60_000, intervalMs: 50 });
     assert.ok(!second.stdout().includes(token), "the token is printed only once");
     assert.match(second.stderr(), /ready/);
     const again = (await (await request(`http://127.0.0.1:${port}/_matrix/key/v2/server`)).body.json()) as { verify_keys: Record<string, unknown> };

@@ -7,6 +7,7 @@ import { createLogger } from "../../server/log";
 import type { ReplicationDataHandler, RowBatch } from "../../server/replication/data-handler";
 import { registerReplicationRoutes } from "../../server/replication/http-updates";
 import type { StreamDefinition, StreamWriter } from "../../server/replication/streams";
+import { waitUntil } from "../support/wait";
 
 export const log = createLogger("error");
 export const SECRET = "a-replication-secret-for-tests";
@@ -41,13 +42,8 @@ export async function startReplicationServer(writers: readonly StreamWriter[], i
   };
 }
 
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+export const waitFor = (what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> =>
+  waitUntil(what, predicate, { timeoutMs, intervalMs: 5 });
 
 /** Every batch the data handler hands to a handler of `stream`, positions-only batches included. */
 export function collect<R>(dataHandler: ReplicationDataHandler, stream: StreamDefinition<R>): RowBatch<R>[] {

@@ -19,6 +19,7 @@ import { startFederation, startTestHomeServer, type TestHomeServer, type TestSer
 import { createTestDatabase } from "../support/postgres";
 import { PrivateRedis, freePort, killHard, spawnUntilReady } from "../support/redis-server";
 import { WORKER_READY } from "../support/worker-process";
+import { waitFor } from "../support/wait";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const SENDERS = ["sender1", "sender2"];
@@ -39,21 +40,6 @@ let sent = 0;
 
 const api = (server: TestHomeServer) => createCaller({ hs: server.hs, authenticated: true });
 
-/** Waits for `probe` to return a value (polling), or fails naming what it waited for. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-}
 
 const startSender2 = () => spawnUntilReady(process.execPath,
   ["--import", "tsx", "tests/support/worker-process.ts", String(ports.sender2), JSON.stringify(workerInput("sender2"))], WORKER_READY, ROOT);
@@ -74,7 +60,7 @@ async function allDelivered(what: string): Promise<void> {
       if (!expected.every((b) => bodies.has(b))) return undefined;
     }
     return true;
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
 }
 
 describe("scale-out: main and two federation senders over Redis and PostgreSQL", () => {

@@ -9,6 +9,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { DnsResolver, LookupAddress, SrvRecord } from "../../server/federation/transport/discovery";
+import { waitUntil } from "../support/wait";
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
 export const TEST_CA = fixture("ca.pem");
@@ -125,10 +126,5 @@ export class ManualClock {
 }
 
 /** Waits until `condition` holds, checking on each turn of the event loop (bounded, so a bug fails fast). */
-export async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+export const waitFor = (condition: () => boolean, what: string): Promise<void> =>
+  waitUntil(what, condition, { timeoutMs: 10_000, intervalMs: 5 });
