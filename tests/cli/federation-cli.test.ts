@@ -16,31 +16,14 @@ import { stringify as toYaml } from "yaml";
 import { runCli } from "../../server/cli/run";
 import { SERVER_VERSION } from "../../server/version";
 import { startFederation, type TestHomeServer } from "../support/homeserver";
+import { runCliProcess, type CliRun } from "../support/cli";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const fixture = (name: string) => readFileSync(join(ROOT, "tests", "transport", "fixtures", name), "utf8");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
-/** Runs the CLI as users do; SWITCHYARD_CONFIG is cleared so only --config counts. */
-function cli(args: string[], stdin = ""): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.SWITCHYARD_CONFIG;
-    const child = spawn(process.execPath, ["--import", "tsx", "server/cli.ts", ...args], { cwd: ROOT, stdio: "pipe", env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
+const cli = runCliProcess;
 
 /** The same command table in this process: for failures that happen before any network traffic. */
 async function cliInProcess(args: string[]): Promise<Run> {
