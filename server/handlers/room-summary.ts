@@ -44,7 +44,6 @@ function text(content: JsonObject | undefined, field: string): string | undefine
 
 export class RoomSummaryHandler {
   constructor(
-    private readonly serverName: string,
     private readonly rooms: RoomStore,
     private readonly state: StateStore,
     private readonly events: EventStore,

@@ -96,7 +96,7 @@ export function createRoomsEngine(deps: RoomsEngineDeps): RoomsEngine {
     serverName, users: stores.users, rooms: stores.rooms, events: stores.events, state: stores.state, eventCreation,
     federation: federationHandler, client: federationClient,
   });
-  const summaries = new RoomSummaryHandler(serverName, stores.rooms, stores.state, stores.events);
+  const summaries = new RoomSummaryHandler(stores.rooms, stores.state, stores.events);
   return {
     roomLocks, stateHandler, persister, eventCreation, roomCreation, members, federationClient, federationEvents, federationHandler,
     stagingWorkers: new StagingWorkers({ staging: stores.staging, rooms: stores.rooms, handler: federationEvents, log: log.child("staging") }),

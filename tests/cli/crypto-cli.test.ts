@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +6,6 @@ import { after, describe, test } from "node:test";
 import { MESSAGE_EVENT, MINIMAL_EVENT } from "../support/spec-vectors";
 import { runCliProcess, type CliRun } from "../support/cli";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "switchyard-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

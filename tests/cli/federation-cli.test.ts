@@ -4,7 +4,6 @@
  * through federation_domain_overrides, over plain HTTP or over TLS with the transport tests' certificate.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer as createHttpsServer, type Server } from "node:https";
