@@ -184,5 +184,5 @@ export function loadConfigFile(path: string, overrides: ConfigOverrides = {}): C
 export function loadConfig(configPath: string | undefined, overrides: ConfigOverrides = {}, env: Record<string, string | undefined> = process.env): Config {
   const path = configPath ?? env.SWITCHYARD_CONFIG;
   if (path) return loadConfigFile(path, overrides);
-  return parseConfig(applyOverrides({ server_name: env.SWITCHYARD_SERVER_NAME ?? "localhost:8008" }, overrides));
+  return parseConfig(applyOverrides({ server_name: env.SWITCHYARD_SERVER_NAME ?? `localhost:${overrides.port ?? 8008}` }, overrides));
 }

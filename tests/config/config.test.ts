@@ -75,6 +75,14 @@ describe("config", () => {
     assert.deepEqual(c.federation_sender_instances, ["sender1", "sender2"]);
   });
 
+  it("without a file, names the server after the port it listens on", () => {
+    assert.equal(loadConfig(undefined, {}, {}).server_name, "localhost:8008");
+    const c = loadConfig(undefined, { port: 8123 }, {});
+    assert.equal(c.server_name, "localhost:8123");
+    assert.equal(c.listeners[0]!.port, 8123);
+    assert.equal(loadConfig(undefined, {}, { SWITCHYARD_SERVER_NAME: "named.test" }).server_name, "named.test");
+  });
+
   it("reads the file named by SWITCHYARD_CONFIG", () => {
     const path = file("env.yaml", "server_name: env.test\n");
     assert.equal(loadConfig(undefined, {}, { SWITCHYARD_CONFIG: path }).server_name, "env.test");
