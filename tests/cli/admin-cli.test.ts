@@ -4,15 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stringify as toYaml } from "yaml";
-import { runCli } from "../../server/cli/run";
 import { serveConsoleApi, type ConsoleApi } from "../support/console-api";
 import { startTestHomeServer, type TestHomeServer } from "../support/homeserver";
+import { runCliInProcess } from "../support/cli";
+import { freePort } from "../support/ports";
 
 let server: TestHomeServer;
 let api: ConsoleApi;
@@ -31,28 +30,9 @@ after(async () => {
   rmSync(configDir, { recursive: true, force: true });
 });
 
-async function runCliCapture(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    readStdin: async () => "",
-    readFile: (path) => readFile(path, "utf8"),
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-  });
-  return { code, stdout, stderr };
-}
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
-const admin = (...args: string[]) => runCliCapture(["admin", "--url", api.url, "--token", server.hs.adminToken, ...args]);
+const admin = (...args: string[]) => runCliInProcess(["admin", "--url", api.url, "--token", server.hs.adminToken, ...args]);
 
 describe("admin destinations", () => {
   it("lists destinations as a table, filtered and paged, or as JSON", async () => {
@@ -125,20 +105,20 @@ describe("admin PROCEDURE [JSON]", () => {
   });
 
   it("is refused without the right token, and says when the server is not there", async () => {
-    const wrong = await runCliCapture(["admin", "--url", api.url, "--token", "not-the-token-at-all", "server.health"]);
+    const wrong = await runCliInProcess(["admin", "--url", api.url, "--token", "not-the-token-at-all", "server.health"]);
     assert.deepEqual([wrong.code, wrong.stderr], [1, "error: the server refused the admin token (HTTP 401): pass --token or check the config's admin token\n"]);
-    const closed = await closedPort();
-    const down = await runCliCapture(["admin", "--url", `http://127.0.0.1:${closed}/`, "--token", "x", "server.health"]);
+    const closed = await freePort();
+    const down = await runCliInProcess(["admin", "--url", `http://127.0.0.1:${closed}/`, "--token", "x", "server.health"]);
     assert.equal(down.stderr, `error: cannot reach the server at http://127.0.0.1:${closed}/ (ECONNREFUSED); is it running? (--url)\n`);
   });
 
   it("takes the URL from public_baseurl and the token from data_dir/admin_token of the config", async () => {
     const path = join(configDir, "config.yaml");
     writeFileSync(path, toYaml({ server_name: "cli.test", public_baseurl: api.url, data_dir: server.dataDir }));
-    const run = await runCliCapture(["admin", "--config", path, "server.health"]);
+    const run = await runCliInProcess(["admin", "--config", path, "server.health"]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal((JSON.parse(run.stdout) as { server_name: string }).server_name, "cli.test");
     writeFileSync(path, toYaml({ server_name: "cli.test", public_baseurl: api.url, data_dir: join(configDir, "empty") }));
-    assert.match((await runCliCapture(["admin", "--config", path, "server.health"])).stderr, /^error: no admin token: pass --token/);
+    assert.match((await runCliInProcess(["admin", "--config", path, "server.health"])).stderr, /^error: no admin token: pass --token/);
   });
 });

@@ -5,17 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { createServer as createHttpsServer, type Server } from "node:https";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { stringify as toYaml } from "yaml";
-import { runCli } from "../../server/cli/run";
 import { SERVER_VERSION } from "../../server/version";
 import { startFederation, type TestHomeServer } from "../support/homeserver";
-import { runCliProcess, type CliRun } from "../support/cli";
+import { runCliInProcess, runCliProcess, type CliRun } from "../support/cli";
+import { freePort } from "../support/ports";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const fixture = (name: string) => readFileSync(join(ROOT, "tests", "transport", "fixtures", name), "utf8");
@@ -24,18 +23,6 @@ type Run = CliRun;
 
 const cli = runCliProcess;
 
-/** The same command table in this process: for failures that happen before any network traffic. */
-async function cliInProcess(args: string[]): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    readStdin: async () => "",
-    readFile: (path) => readFile(path, "utf8"),
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-  });
-  return { code, stdout, stderr };
-}
 
 function assertOneLineError(run: Run, message: RegExp): void {
   assert.equal(run.code, 1, run.stderr);
@@ -51,13 +38,6 @@ function parseResponse(stdout: string): { status: number; body: unknown } {
   return { status: Number(match[1]), body: JSON.parse(match[2]!) };
 }
 
-async function unusedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("federation CLI commands against real servers", { concurrency: 4 }, () => {
   let dir: string;
@@ -88,7 +68,7 @@ describe("federation CLI commands against real servers", { concurrency: 4 }, () 
     config = writeConfig("switchyard.yaml", {
       "target.test": target.baseUrl,
       "wrong.test": target.baseUrl,
-      "refused.test": `http://127.0.0.1:${await unusedPort()}`,
+      "refused.test": `http://127.0.0.1:${await freePort()}`,
     });
     tlsConfig = writeConfig("tls.yaml", { "target.test": `https://127.0.0.1:${tlsPort}` });
   });
@@ -189,7 +169,7 @@ describe("federation CLI commands against real servers", { concurrency: 4 }, () 
 
   test("check-server applies the IP range blacklist to addresses not named by an override", async () => {
     // an IP literal is dialled as it is; loopback is blacklisted by default, so nothing is sent
-    const run = await cliInProcess(["check-server", "--json", "--config", config, `127.0.0.1:${target.port}`]);
+    const run = await runCliInProcess(["check-server", "--json", "--config", config, `127.0.0.1:${target.port}`]);
     assertOneLineError(run, /refusing to connect to blacklisted address 127\.0\.0\.1/);
     const report = JSON.parse(run.stdout);
     assert.equal(report.resolution.method, "ip_literal");
@@ -213,7 +193,7 @@ describe("federation CLI commands against real servers", { concurrency: 4 }, () 
       [["check-server", "--config", config, "a.test", "b.test"], /expected one server name, got 2/],
     ];
     for (const [args, message] of cases) {
-      const run = await cliInProcess(args);
+      const run = await runCliInProcess(args);
       assertOneLineError(run, message);
       assert.equal(run.stdout, "", args.join(" "));
     }
@@ -222,7 +202,7 @@ describe("federation CLI commands against real servers", { concurrency: 4 }, () 
   test("without a signing key file the error says how to get one", async () => {
     const keyless = join(dir, "keyless.yaml");
     writeFileSync(keyless, toYaml({ server_name: "cli.test", data_dir: join(dir, "empty") }));
-    const run = await cliInProcess(["request", "--config", keyless, "--destination", "target.test", "/_matrix/federation/v1/version"]);
+    const run = await runCliInProcess(["request", "--config", keyless, "--destination", "target.test", "/_matrix/federation/v1/version"]);
     assertOneLineError(run, /no signing key at .*empty\/signing\.key: start the server once to create it, or pass --config FILE/);
   });
 });

@@ -9,11 +9,11 @@ import { after, before, describe, it } from "node:test";
 import { prevEventIdsOf, stateKey, type StateMap } from "../../server/events";
 import { EventPersister, type PersistedEvent } from "../../server/rooms/event-persister";
 import { emptyContext, StateHandler } from "../../server/rooms/state-handler";
-import { openDatabase, type Database } from "../../server/store/database";
+import type { Database } from "../../server/store/database";
 import { EventStore } from "../../server/store/event-store";
 import { RoomStore } from "../../server/store/room-store";
 import { MAX_STATE_DELTA_DEPTH, StateStore } from "../../server/store/state-store";
-import { createTestDatabase } from "../support/postgres";
+import { openTestDatabase } from "../support/postgres";
 import { TestRoom, type BuiltEvent, type EventSpec } from "../support/test-room";
 
 const ALICE = "@alice:a.test";
@@ -182,12 +182,11 @@ function persistenceSuite(label: string, open: () => Promise<{ db: Database; don
 }
 
 persistenceSuite("PGlite", async () => {
-  const db = await openDatabase("pglite:memory");
-  return { db, done: () => db.close() };
+  const { db, close } = await openTestDatabase("pglite");
+  return { db, done: close };
 });
 
 persistenceSuite("PostgreSQL", async () => {
-  const t = await createTestDatabase();
-  const db = await openDatabase(t.url, { poolSize: 2 });
-  return { db, async done() { await db.close(); await t.drop(); } };
+  const { db, close } = await openTestDatabase("postgresql");
+  return { db, done: close };
 });

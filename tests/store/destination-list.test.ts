@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { describeDestination, type DestinationState } from "../../server/federation/sender/destination-status";
-import { openDatabase, type Database } from "../../server/store/database";
+import type { Database } from "../../server/store/database";
 import { DestinationRoomStore } from "../../server/store/destination-room-store";
 import {
   DESTINATION_LIST_ORDERS, DestinationStore, type DestinationListQuery, type LiveDestination,
 } from "../../server/store/destination-store";
-import { createTestDatabase } from "../support/postgres";
+import { openTestDatabase } from "../support/postgres";
 
 const URGENCY: DestinationState[] = ["stuck", "backing_off", "catching_up", "never_contacted", "healthy"];
 const query = (over: Partial<DestinationListQuery> = {}): DestinationListQuery => ({
@@ -20,17 +20,11 @@ const live = (destination: string, over: Partial<LiveDestination> = {}): LiveDes
 for (const kind of ["pglite", "postgresql"] as const) {
   describe(`the console's destination listing on ${kind}`, () => {
     let db: Database;
-    let drop = async () => {};
+    let close = async () => {};
     let store: DestinationStore;
 
     before(async () => {
-      if (kind === "pglite") {
-        db = await openDatabase("pglite:memory");
-      } else {
-        const t = await createTestDatabase();
-        drop = t.drop;
-        db = await openDatabase(t.url, { poolSize: 2 });
-      }
+      ({ db, close } = await openTestDatabase(kind));
       store = new DestinationStore(db.prisma);
       const rooms = new DestinationRoomStore(db.prisma);
       // a.test and b.test back off (b.test for longer); c.test is owed room !r's PDU at 50, having acknowledged 40;
@@ -47,8 +41,7 @@ for (const kind of ["pglite", "postgresql"] as const) {
       await store.setRetryTimings("e.test", { retryLastTs: 0, retryInterval: 0, failureTs: null });
     });
     after(async () => {
-      await db.close();
-      await drop();
+      await close();
     });
 
     it("gives each stored row the state describeDestination gives it without a queue", async () => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { openDatabase, type Database } from "../../server/store/database";
+import type { Database } from "../../server/store/database";
 import { ServerKeyStore, type StoredServerKey } from "../../server/store/server-key-store";
-import { createTestDatabase } from "../support/postgres";
+import { openTestDatabase } from "../support/postgres";
 
 const key = (over: Partial<StoredServerKey> = {}): StoredServerKey => ({
   serverName: "remote.test", keyId: "ed25519:a", verifyKey: "AAAA", validUntilTs: 2_000_000_000_000,
@@ -13,19 +13,12 @@ const key = (over: Partial<StoredServerKey> = {}): StoredServerKey => ({
 for (const kind of ["pglite", "postgresql"] as const) {
   describe(`ServerKeyStore on ${kind}`, () => {
     let db: Database;
-    let drop = async () => {};
+    let close = async () => {};
     before(async () => {
-      if (kind === "pglite") {
-        db = await openDatabase("pglite:memory");
-      } else {
-        const t = await createTestDatabase();
-        drop = t.drop;
-        db = await openDatabase(t.url, { poolSize: 2 });
-      }
+      ({ db, close } = await openTestDatabase(kind));
     });
     after(async () => {
-      await db.close();
-      await drop();
+      await close();
     });
 
     it("applies the migrations on first open", () => {

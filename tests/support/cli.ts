@@ -1,6 +1,8 @@
 /** Runs the CLI as users do (`node --import tsx server/cli.ts ...`), with `stdin` piped in. */
 import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { runCli } from "../../server/cli/run";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -24,4 +26,17 @@ export function runCliProcess(args: string[], stdin = ""): Promise<CliRun> {
     child.on("close", (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(stdin);
   });
+}
+
+/** The same command table in this process: for runs that need no child process (bad flags, API clients). */
+export async function runCliInProcess(args: string[]): Promise<CliRun> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, {
+    readStdin: async () => "",
+    readFile: (path) => readFile(path, "utf8"),
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+  });
+  return { code, stdout, stderr };
 }

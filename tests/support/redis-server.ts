@@ -3,16 +3,10 @@
  * kill and restart it without touching the machine's Redis.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
+import { freePort } from "./ports";
 
-/** A loopback port free right now (for a server to be started on it next). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
+
 
 /** Spawns a process and resolves once its output contains `ready`; rejects, with its output, if it exits first. */
 export function spawnUntilReady(command: string, args: string[], ready: string, cwd?: string): Promise<ChildProcess> {
