@@ -105,7 +105,8 @@ export function canonicalJsonBytes(value: unknown): Buffer {
  */
 export function parseStrictJson(text: string): JsonValue {
   const value = JSON.parse(text) as JsonValue;
-  canonicalJson(value); // validates numbers; JSON.parse already rounded, so also scan the source text below
+  // Every float has a digit before its "." or exponent, and every unsafe integer has 16+ digits: only then can the
+  // source hold a number canonical JSON refuses, so only then is it scanned (JSON.parse has already rounded them).
   if (/[0-9][eE.]|[0-9]{16,}/.test(text)) assertNoUnsafeNumberLiterals(text);
   return value;
 }
