@@ -45,6 +45,7 @@ import { DeviceInboxStore } from "./store/device-inbox-store";
 import { DeviceOutboxStore } from "./store/device-outbox-store";
 import { FederationPositionStore } from "./store/federation-position-store";
 import { DeviceStore } from "./store/device-store";
+import { OpenBatches } from "./store/event-batch";
 import { EventStore } from "./store/event-store";
 import { InboundStore } from "./store/inbound-store";
 import { PresenceStore } from "./store/presence-store";
@@ -165,7 +166,8 @@ export class HomeServer {
     const db = await openDatabase(config.database.url);
     const databaseMs = Date.now() - dbStarted;
     if (db.appliedMigrations.length) log.info("database migrated", { applied: db.appliedMigrations.join(",") });
-    const state = new StateStore(db.prisma);
+    const batches = new OpenBatches();
+    const state = new StateStore(db.prisma, batches);
     const stores: Stores = {
       serverKeys: new ServerKeyStore(db.prisma),
       destinations: new DestinationStore(db.prisma),
@@ -181,7 +183,7 @@ export class HomeServer {
       deviceOutbox: new DeviceOutboxStore(db.prisma),
       federationPositions: new FederationPositionStore(db.prisma),
       users: new UserStore(db.prisma),
-      events: new EventStore(db.prisma, state, config.instance_name),
+      events: new EventStore(db.prisma, state, config.instance_name, batches),
       state,
     };
 

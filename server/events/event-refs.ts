@@ -20,6 +20,11 @@ export function eventIdOf(event: Pdu, version: RoomVersion): string {
   return id;
 }
 
+/** Records an ID already computed for this event object (one read back from our own staging area). */
+export function knownEventId(event: Pdu, id: string): void {
+  computedIds.set(event, id);
+}
+
 function referencedIds(event: Pdu, field: "prev_events" | "auth_events", version: RoomVersion): string[] {
   const value = event[field];
   if (value === undefined) return [];

@@ -12,6 +12,7 @@ import {
 import type { Logger } from "../http/router";
 import { roomIdOfEvent, type EventPersister, type PersistedEvent } from "../rooms/event-persister";
 import type { PendingEvent, StateHandler } from "../rooms/state-handler";
+import type { EventBatch } from "../store/event-batch";
 import type { EventStore } from "../store/event-store";
 import type { RoomStore } from "../store/room-store";
 import type { StateStore } from "../store/state-store";
@@ -43,6 +44,8 @@ interface ProcessOptions {
   fetchMissing: boolean;
   backfilled: boolean;
   sendOnBehalfOf: string | null;
+  /** queue the event into the room's batch instead of writing it now (the staging worker commits the batch) */
+  batch?: EventBatch;
 }
 
 function sameSet(a: string[], b: string[]): boolean {
@@ -58,10 +61,12 @@ export class FederationEventHandler {
 
   /**
    * An event pushed to us by `origin` (a transaction's PDU, or a send_join/send_leave/send_knock). Returns the
-   * persisted event, or null when we already had it in the room's timeline.
+   * persisted event, or null when we already had it in the room's timeline or it was queued into `options.batch`.
    */
-  async onReceivePdu(origin: string, event: Pdu, version: RoomVersion, options: { sendOnBehalfOf?: string } = {}): Promise<PersistedEvent | null> {
-    return this.processEvent(origin, event, version, { fetchMissing: true, backfilled: false, sendOnBehalfOf: options.sendOnBehalfOf ?? null });
+  async onReceivePdu(origin: string, event: Pdu, version: RoomVersion, options: { sendOnBehalfOf?: string; batch?: EventBatch } = {}): Promise<PersistedEvent | null> {
+    return this.processEvent(origin, event, version, {
+      fetchMissing: true, backfilled: false, sendOnBehalfOf: options.sendOnBehalfOf ?? null, batch: options.batch,
+    });
   }
 
   /** The servers to ask about a room: the one that sent us the event first, then the others in the room. */
@@ -95,9 +100,10 @@ export class FederationEventHandler {
       if (rejectedReason === null && !options.backfilled) softFailed = await this.failsAgainstCurrentState(event, version, roomId, prevs, context.stateBefore);
       if (rejectedReason !== null) this.o.log.info("rejected event", { origin, event_id: eventId, reason: rejectedReason });
       else if (softFailed) this.o.log.info("soft-failed event", { origin, event_id: eventId });
-      return this.o.persister.persist({
-        event, version, context, rejectedReason, softFailed, backfilled: options.backfilled, sendOnBehalfOf: options.sendOnBehalfOf,
-      });
+      const request = { event, version, context, rejectedReason, softFailed, backfilled: options.backfilled, sendOnBehalfOf: options.sendOnBehalfOf };
+      if (!options.batch) return this.o.persister.persist(request);
+      await this.o.persister.queue(request, options.batch);
+      return null;
     });
   }
 

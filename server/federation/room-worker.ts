@@ -1,22 +1,28 @@
 /**
  * StagingWorkers: drain the persisted inbound staging area (Synapse _process_incoming_pdus_in_room_inner). One
  * loop per room takes staged PDUs in arrival order and hands each to the FederationEventHandler, so a room's
- * events are processed one at a time while different rooms proceed in parallel. A row leaves staging only after
- * its event is persisted, or judged unusable: a crash or restart loses nothing /send accepted, and start-up
- * resumes every room that still has rows.
+ * events are processed one at a time while different rooms proceed in parallel; a room's batch of events is
+ * written in one database transaction (EventBatch). A row leaves staging only after its event is persisted, or
+ * judged unusable: a crash or restart loses nothing /send accepted, and start-up resumes every room that still
+ * has rows.
  */
-import { getRoomVersion, parsePdu } from "../events";
+import { getRoomVersion, knownEventId, parsePdu } from "../events";
 import type { Logger } from "../http/router";
+import type { EventPersister } from "../rooms/event-persister";
+import type { EventBatch } from "../store/event-batch";
+import type { EventStore } from "../store/event-store";
 import type { RoomStore } from "../store/room-store";
 import type { StagedEvent, StagingStore } from "../store/staging-store";
 import type { FederationEventHandler } from "./event-handler";
 
-/** Staged rows read per query: small, since each event may take a while and new ones keep arriving. */
-const BATCH = 10;
+/** Staged rows taken at once, checked one by one and written in one database transaction: a transaction's PDUs. */
+const BATCH = 50;
 
 export interface StagingWorkersOptions {
   staging: StagingStore;
   rooms: RoomStore;
+  events: EventStore;
+  persister: EventPersister;
   handler: FederationEventHandler;
   log: Logger;
 }
@@ -52,28 +58,35 @@ export class StagingWorkers {
 
   private async drain(roomId: string): Promise<void> {
     while (!this.stopping) {
-      const batch = await this.o.staging.next(roomId, BATCH);
-      if (batch.length === 0) return;
-      // Rows are removed once their events are persisted: a crash in between only means processing an event
-      // again, which finds it already persisted.
+      const rows = await this.o.staging.next(roomId, BATCH);
+      if (rows.length === 0) return;
+      // Rows are removed once their events are written: a crash in between only means processing an event
+      // again, which finds it already persisted. When the write fails, they stay for the next wake-up or start.
       const done: number[] = [];
+      const batch = this.o.persister.openBatch(roomId);
       try {
-        for (const staged of batch) {
-          if (this.stopping || !(await this.processOne(staged))) break;
+        await this.o.events.prefetch(rows.map((r) => r.eventId));
+        for (const staged of rows) {
+          if (this.stopping || !(await this.processOne(staged, batch))) break;
           done.push(staged.id);
         }
+        await this.o.persister.commit(batch);
       } finally {
-        await this.o.staging.remove(done);
+        this.o.persister.closeBatch(batch);
       }
+      await this.o.staging.remove(done);
     }
   }
 
   /** Processes one staged event; false when stopping interrupted it (it stays staged for the next start). */
-  private async processOne(staged: StagedEvent): Promise<boolean> {
+  private async processOne(staged: StagedEvent, batch: EventBatch): Promise<boolean> {
     try {
       const versionId = await this.o.rooms.getRoomVersion(staged.roomId);
       if (versionId === null) throw new Error(`room ${staged.roomId} is no longer known`);
-      await this.o.handler.onReceivePdu(staged.origin, parsePdu(JSON.parse(staged.eventJson)), getRoomVersion(versionId));
+      const event = parsePdu(JSON.parse(staged.eventJson));
+      // /send computed the ID (a hash of the whole redacted event) when it staged it: no need to hash it again
+      knownEventId(event, staged.eventId);
+      await this.o.handler.onReceivePdu(staged.origin, event, getRoomVersion(versionId), { batch });
     } catch (e) {
       if (this.stopping) return false;
       this.o.log.warn("dropping a staged event that could not be processed", { origin: staged.origin, event_id: staged.eventId, error: (e as Error).message });

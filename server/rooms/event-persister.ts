@@ -4,11 +4,13 @@
  * forward extremities and the room's new current state (resolving the extremities' states when the DAG has
  * forked), writes it all in one transaction, then tells the listeners (the events stream: federation sender,
  * replication). Callers hold the room's lock (RoomLocks), so two events of one room are never persisted at once.
+ * Events received over federation are queued a staged batch at a time and written together (EventBatch).
  */
 import {
   authEventIdsOf, eventIdOf, prevEventIdsOf, roomIdForCreateEvent, stateKeyOfEvent, type Pdu, type RoomVersion, type StateMap,
 } from "../events";
 import type { Logger } from "../http/router";
+import type { EventBatch } from "../store/event-batch";
 import type { EventStore, EventWrite, PersistedEvent, TimelineWrite } from "../store/event-store";
 import type { StateStore } from "../store/state-store";
 import type { EventContext, StateHandler } from "./state-handler";
@@ -88,8 +90,46 @@ export class EventPersister {
     };
   }
 
-  /** Persists a timeline event (the caller holds the room's lock). Returns its position on the events stream. */
+  /**
+   * Persists a timeline event now (the caller holds the room's lock), with whatever the room's staging worker
+   * queued before it. Returns its position on the events stream (or the event as held already).
+   */
   async persist(request: TimelineEventToPersist): Promise<PersistedEvent> {
+    const { write, timeline } = await this.prepare(request);
+    const batch = this.o.events.batchFor(write.roomId);
+    const held = await this.o.events.queueEvent(batch, write, timeline);
+    if (held) return held;
+    const written = await this.commit(batch);
+    return written.find((e) => e.eventId === write.eventId)!;
+  }
+
+  /**
+   * Queues a timeline event into `batch` (the caller holds the room's lock): the next events of the room are checked
+   * against it, and `commit` writes them all at once.
+   */
+  async queue(request: TimelineEventToPersist, batch: EventBatch): Promise<void> {
+    const { write, timeline } = await this.prepare(request);
+    await this.o.events.queueEvent(batch, write, timeline);
+  }
+
+  /** Opens the room's batch for `queue` (the staging worker's way); `closeBatch` once done, committed or not. */
+  openBatch(roomId: string): EventBatch {
+    return this.o.events.openBatch(roomId);
+  }
+
+  closeBatch(batch: EventBatch): void {
+    this.o.events.closeBatch(batch);
+  }
+
+  /** Writes what `batch` holds in one transaction, then tells the listeners. */
+  async commit(batch: EventBatch): Promise<PersistedEvent[]> {
+    const written = await this.o.events.commitBatch(batch);
+    for (const event of written) this.notify(event);
+    return written;
+  }
+
+  /** What persisting the event writes: the row and, as a timeline event, its state group and the room's change. */
+  private async prepare(request: TimelineEventToPersist): Promise<{ write: EventWrite; timeline: TimelineWrite }> {
     const { event, version, context } = request;
     const rejectedReason = request.rejectedReason ?? null;
     const softFailed = request.softFailed ?? false;
@@ -106,9 +146,7 @@ export class EventPersister {
       replacesState: changesState ? context.stateBefore.get(key) ?? null : null,
       room: rejectedReason === null && !softFailed && !request.backfilled ? await this.roomChange(write, version, stateAfter) : null,
     };
-    const { event: persisted, stored } = await this.o.events.persistEvent(write, timeline);
-    if (stored) this.notify(persisted);
-    return persisted;
+    return { write, timeline };
   }
 
   /**

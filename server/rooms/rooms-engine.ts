@@ -99,7 +99,9 @@ export function createRoomsEngine(deps: RoomsEngineDeps): RoomsEngine {
   const summaries = new RoomSummaryHandler(stores.rooms, stores.state, stores.events);
   return {
     roomLocks, stateHandler, persister, eventCreation, roomCreation, members, federationClient, federationEvents, federationHandler,
-    stagingWorkers: new StagingWorkers({ staging: stores.staging, rooms: stores.rooms, handler: federationEvents, log: log.child("staging") }),
+    stagingWorkers: new StagingWorkers({
+      staging: stores.staging, rooms: stores.rooms, events: stores.events, persister, handler: federationEvents, log: log.child("staging"),
+    }),
     eventSource: new RoomEventSource(persister, stores.events, stores.state),
     summaries,
     roomList: new RoomListHandler(stores.rooms, summaries),

@@ -7,8 +7,10 @@
 import { parsePdu, type Pdu, type StateMap } from "../events";
 import { LruCache } from "../util/lru-cache";
 import { Linearizer } from "../util/linearizer";
+import { bulkInsert, bulkInsertReturning } from "./bulk-insert";
+import { EventBatch, type OpenBatches, type QueuedEvent } from "./event-batch";
 import type { PrismaClient } from "./generated/client";
-import type { StateStore, Tx } from "./state-store";
+import type { StateGroupOfEvent, StateStore, Tx } from "./state-store";
 
 export interface StoredEvent {
   eventId: string;
@@ -124,6 +126,14 @@ function describe(pdu: Pdu): { type: string; stateKey: string | null; sender: st
   };
 }
 
+/** A written (or queued) event as reads return it. */
+function storedOf(write: EventWrite, streamOrdering: number): StoredEvent {
+  return {
+    eventId: write.eventId, roomId: write.roomId, streamOrdering, pdu: write.pdu, depth: integerField(write.pdu.depth), outlier: write.outlier,
+    rejectedReason: write.rejectedReason, softFailed: write.softFailed, sendOnBehalfOf: write.sendOnBehalfOf, receivedTs: write.receivedTs,
+  };
+}
+
 function toPersistedEvent(event: StoredEvent): PersistedEvent {
   return {
     streamOrdering: event.streamOrdering,
@@ -137,6 +147,11 @@ function toPersistedEvent(event: StoredEvent): PersistedEvent {
   };
 }
 
+/** The state group after a queued event: the new one it planned, or its prev event's it shares. */
+function stateGroupOf({ timeline, group }: Pick<QueuedEvent, "timeline" | "group">): StateGroupOfEvent {
+  return { group: group?.id ?? (timeline.stateGroup as { existing: number }).existing, replacesState: timeline.replacesState };
+}
+
 /** Interactive transactions default to 5 s; persisting a join into a big room writes its whole state. */
 const TRANSACTION_OPTIONS = { timeout: 120_000, maxWait: 120_000 };
 
@@ -147,12 +162,16 @@ export class EventStore {
   private writesCommitted = 0;
   /** forward extremities by room; this process is the only writer, so it keeps them current */
   private readonly extremities = new LruCache<string, string[]>(1000);
+  /** events some timeline event names as a prev event (true), or that none did when last read (false) */
+  private readonly cited = new LruCache<string, boolean>(10_000);
   private readonly writes = new Linearizer();
 
+  /** `batches`: timeline events queued but not yet written, which reads see before the database */
   constructor(
     private readonly prisma: PrismaClient,
     private readonly state: StateStore,
     private readonly instanceName: string,
+    private readonly batches: OpenBatches,
   ) {}
 
   async getEvent(eventId: string): Promise<StoredEvent | null> {
@@ -164,7 +183,7 @@ export class EventStore {
     const result = new Map<string, StoredEvent>();
     const missing: string[] = [];
     for (const id of new Set(eventIds)) {
-      const cached = this.cache.get(id);
+      const cached = this.batches.event(id) ?? this.cache.get(id);
       if (cached) result.set(id, cached);
       else if (!this.absent.has(id)) missing.push(id);
     }
@@ -209,6 +228,28 @@ export class EventStore {
 
   /** The full auth chain of these events (IDs), not including the events themselves. */
   async getAuthChainIds(eventIds: Iterable<string>): Promise<Set<string>> {
+    // Queued events' auth edges are not in the database yet: walk them here, and from the stored ones there.
+    const chain = new Set<string>();
+    let frontier = [...new Set(eventIds)];
+    const stored: string[] = [];
+    while (frontier.length > 0) {
+      const queued = this.batches.queuedAuthEvents(frontier);
+      const next: string[] = [];
+      for (const id of frontier) {
+        const authIds = queued.get(id);
+        if (!authIds) {
+          stored.push(id);
+          continue;
+        }
+        for (const authId of authIds) if (!chain.has(authId)) chain.add(authId), next.push(authId);
+      }
+      frontier = next;
+    }
+    for (const id of await this.storedAuthChainIds(stored)) chain.add(id);
+    return chain;
+  }
+
+  private async storedAuthChainIds(eventIds: string[]): Promise<Set<string>> {
     const ids = [...new Set(eventIds)];
     if (ids.length === 0) return new Set();
     const rows = await this.prisma.$queryRaw<Array<{ id: string }>>`
@@ -222,7 +263,7 @@ export class EventStore {
   }
 
   async getForwardExtremities(roomId: string): Promise<string[]> {
-    const cached = this.extremities.get(roomId);
+    const cached = this.batches.forRoom(roomId)?.after?.extremities ?? this.extremities.get(roomId);
     if (cached) return [...cached];
     const rows = await this.prisma.eventForwardExtremity.findMany({ where: { roomId }, select: { eventId: true } });
     const ids = rows.map((r) => r.eventId).sort();
@@ -232,9 +273,33 @@ export class EventStore {
 
   /** Whether a timeline event already names `eventId` among its prev_events (it arrived late: not an extremity). */
   async isReferencedByTimeline(eventId: string): Promise<boolean> {
-    const edges = await this.prisma.eventEdge.findMany({ where: { prevEventId: eventId }, select: { eventId: true } });
-    if (edges.length === 0) return false;
-    return (await this.haveTimelineEvents(edges.map((e) => e.eventId))).size > 0;
+    if (this.batches.isPrevOfQueued(eventId)) return true;
+    const cited = this.cited.get(eventId);
+    if (cited !== undefined) return cited;
+    await this.loadCited([eventId]);
+    return this.cited.get(eventId) ?? false;
+  }
+
+  /**
+   * Reads ahead what checking these new events will ask (are they held, does a timeline event cite them) in two
+   * queries, instead of two per event: the staging worker calls it for each batch it takes.
+   */
+  async prefetch(eventIds: string[]): Promise<void> {
+    await this.getEvents(eventIds);
+    await this.loadCited(eventIds.filter((id) => !this.cited.has(id)));
+  }
+
+  private async loadCited(eventIds: string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    const writesBefore = this.writesCommitted;
+    const edges = await this.prisma.eventEdge.findMany({ where: { prevEventId: { in: eventIds } }, select: { eventId: true, prevEventId: true } });
+    const timeline = await this.haveTimelineEvents(edges.map((e) => e.eventId));
+    const cited = new Set(edges.filter((e) => timeline.has(e.eventId)).map((e) => e.prevEventId));
+    for (const id of eventIds) {
+      if (cited.has(id)) this.cited.set(id, true);
+      // as for `absent`: a write committed meanwhile may have cited it
+      else if (writesBefore === this.writesCommitted) this.cited.set(id, false);
+    }
   }
 
   /** The lowest depth of the room's timeline events: how far back other servers need not go for us. */
@@ -335,64 +400,111 @@ export class EventStore {
       .sort((a, b) => a.depth - b.depth || a.streamOrdering - b.streamOrdering);
   }
 
+  /** Opens the room's batch of queued events (see EventBatch); `closeBatch` forgets what it did not commit. */
+  openBatch(roomId: string): EventBatch {
+    return this.batches.open(roomId);
+  }
+
+  closeBatch(batch: EventBatch): void {
+    this.batches.close(batch);
+  }
+
+  /** The room's open batch, or a new one only the caller holds (written at its commit, seen by no read before). */
+  batchFor(roomId: string): EventBatch {
+    return this.batches.forRoom(roomId) ?? new EventBatch(roomId);
+  }
+
   /**
-   * Persists one event and, for a timeline event, its state group, forward extremities and the room's current
-   * state, in one transaction. An event held only as an outlier is written again as a timeline event (with a new
-   * stream position, as Synapse de-outliers); any other event already held is returned unchanged.
+   * Queues a timeline event into `batch` (the caller holds the room's lock): from now on reads see it, its state
+   * group, and the room's new extremities and current state. Returns the event as already held instead when it is
+   * (a timeline event, stored or queued); an event held only as an outlier is written again as a timeline event
+   * (with a new stream position, as Synapse de-outliers).
    */
-  async persistEvent(write: EventWrite, timeline: TimelineWrite | null): Promise<{ event: PersistedEvent; stored: boolean }> {
+  async queueEvent(batch: EventBatch, write: EventWrite, timeline: TimelineWrite): Promise<PersistedEvent | null> {
+    if (batch.failure) throw new Error(`an earlier write of room ${batch.roomId}'s events failed: ${batch.failure.message}`);
+    const existing = await this.getEvent(write.eventId);
+    if (existing && !existing.outlier) return toPersistedEvent(existing);
+    const group = "existing" in timeline.stateGroup
+      ? null
+      : await this.state.planStateGroup(write.roomId, write.eventId, timeline.stateGroup.base, timeline.stateGroup.state);
+    const entry = { write, timeline, group, replacesOutlier: existing !== null };
+    batch.queued.push(entry);
+    // not in the stream yet: a position of 0 keeps it out of any "newer than" question until it is
+    batch.events.set(write.eventId, storedOf(write, 0));
+    if (group) batch.groups.set(group.id, group);
+    batch.eventGroups.set(write.eventId, stateGroupOf(entry));
+    if (timeline.room) {
+      batch.before ??= { extremities: timeline.room.previousExtremities, state: timeline.room.previousState };
+      batch.after = { extremities: [...timeline.room.extremities].sort(), state: timeline.room.state };
+    }
+    return null;
+  }
+
+  /**
+   * Writes the events queued in `batch` in one transaction, each with its edges and state group, and the room's
+   * forward extremities and current state as the last of them left them. Returns them in stream order. When the
+   * write fails, the queued events are dropped and the batch refuses further events (they would build on them).
+   */
+  async commitBatch(batch: EventBatch): Promise<PersistedEvent[]> {
     return this.writes.run("events", async () => {
-      const existing = await this.getEvent(write.eventId);
-      if (existing && !(existing.outlier && timeline !== null)) return { event: toPersistedEvent(existing), stored: false };
-      let committedGroup: { group: number; deltaDepth: number; state: StateMap<string> } | undefined;
-      let eventGroup: { group: number; replacesState: string | null } | undefined;
-      const row = await this.prisma.$transaction(async (tx) => {
-        if (existing) {
-          await tx.event.deleteMany({ where: { eventId: write.eventId } });
-          await tx.eventToStateGroup.deleteMany({ where: { eventId: write.eventId } });
-        }
-        const inserted = await this.insertEventRow(tx, write);
-        if (timeline) {
-          if (write.prevEventIds.length > 0) {
-            await tx.eventEdge.createMany({
-              data: write.prevEventIds.map((prevEventId) => ({ eventId: write.eventId, prevEventId, roomId: write.roomId })),
-              skipDuplicates: true,
-            });
-          }
-          let group: number;
-          if ("existing" in timeline.stateGroup) {
-            group = timeline.stateGroup.existing;
-          } else {
-            const written = await this.state.writeStateGroup(tx, write.roomId, write.eventId, timeline.stateGroup.base, timeline.stateGroup.state);
-            group = written.group;
-            committedGroup = { ...written, state: timeline.stateGroup.state };
-          }
-          await tx.eventToStateGroup.create({ data: { eventId: write.eventId, stateGroup: BigInt(group), replacesState: timeline.replacesState } });
-          eventGroup = { group, replacesState: timeline.replacesState };
-          if (timeline.room) {
-            const { extremities, previousExtremities } = timeline.room;
-            const removed = previousExtremities.filter((id) => !extremities.includes(id));
-            const added = extremities.filter((id) => !previousExtremities.includes(id));
-            if (removed.length > 0) await tx.eventForwardExtremity.deleteMany({ where: { roomId: write.roomId, eventId: { in: removed } } });
-            if (added.length > 0) {
-              await tx.eventForwardExtremity.createMany({ data: added.map((eventId) => ({ roomId: write.roomId, eventId })), skipDuplicates: true });
-            }
-            await this.state.writeCurrentState(tx, write.roomId, timeline.room.previousState, timeline.room.state);
-          }
-        }
-        return inserted;
-      }, TRANSACTION_OPTIONS);
-      this.writesCommitted++;
-      if (committedGroup) this.state.noteGroupCommitted(committedGroup.group, committedGroup.deltaDepth, committedGroup.state);
-      if (eventGroup) this.state.noteEventGroupCommitted(write.eventId, eventGroup);
-      if (timeline?.room) {
-        this.state.noteCurrentStateCommitted(write.roomId, timeline.room.state);
-        this.extremities.set(write.roomId, [...timeline.room.extremities].sort());
+      if (batch.failure) throw new Error(`an earlier write of room ${batch.roomId}'s events failed: ${batch.failure.message}`);
+      if (batch.queued.length === 0) return [];
+      const queued = [...batch.queued];
+      let orderings: Map<string, number>;
+      try {
+        orderings = await this.prisma.$transaction((tx) => this.writeQueued(tx, batch, queued), TRANSACTION_OPTIONS);
+      } catch (e) {
+        batch.failure = e as Error;
+        batch.clear();
+        throw e;
       }
-      const stored = { ...toStoredEventMeta(row), pdu: write.pdu };
+      const { after } = batch;
+      batch.clear();
+      this.writesCommitted++;
+      for (const { write, timeline, group } of queued) {
+        if (group) this.state.noteGroupCommitted(group.id, group.deltaDepth, group.state);
+        this.state.noteEventGroupCommitted(write.eventId, stateGroupOf({ timeline, group }));
+        for (const prev of write.prevEventIds) this.cited.set(prev, true);
+      }
+      if (after) {
+        this.state.noteCurrentStateCommitted(batch.roomId, after.state);
+        this.extremities.set(batch.roomId, after.extremities);
+      }
+      return this.cacheWritten(queued.map((q) => q.write), orderings);
+    });
+  }
+
+  private async writeQueued(tx: Tx, batch: EventBatch, queued: QueuedEvent[]): Promise<Map<string, number>> {
+    const writes = queued.map((q) => q.write);
+    const outliers = queued.filter((q) => q.replacesOutlier).map((q) => q.write.eventId);
+    if (outliers.length > 0) await tx.event.deleteMany({ where: { eventId: { in: outliers } } });
+    const orderings = await this.insertEvents(tx, writes);
+    await bulkInsert(tx, {
+      table: "event_edges", columns: { event_id: "text", prev_event_id: "text", room_id: "text" }, skipDuplicates: true,
+      rows: writes.flatMap((w) => w.prevEventIds.map((prev) => [w.eventId, prev, w.roomId] as const)), values: (row) => row,
+    });
+    await this.state.writeStateGroups(tx, queued.flatMap((q) => (q.group ? [q.group] : [])));
+    await bulkInsert(tx, {
+      table: "event_to_state_groups", columns: { event_id: "text", state_group: "bigint", replaces_state: "text" },
+      rows: queued, values: (q) => [q.write.eventId, stateGroupOf(q).group, q.timeline.replacesState],
+    });
+    const { before, after } = batch;
+    if (before && after) {
+      const removed = before.extremities.filter((id) => !after.extremities.includes(id));
+      const added = after.extremities.filter((id) => !before.extremities.includes(id));
+      if (removed.length > 0) await tx.eventForwardExtremity.deleteMany({ where: { roomId: batch.roomId, eventId: { in: removed } } });
+      if (added.length > 0) await tx.eventForwardExtremity.createMany({ data: added.map((eventId) => ({ roomId: batch.roomId, eventId })), skipDuplicates: true });
+      await this.state.writeCurrentState(tx, batch.roomId, before.state, after.state);
+    }
+    return orderings;
+  }
+
+  /** Caches freshly written events and returns them in stream order, as the events stream describes them. */
+  private cacheWritten(writes: EventWrite[], orderings: Map<string, number>): PersistedEvent[] {
+    return writes.map((write) => storedOf(write, orderings.get(write.eventId)!)).sort((a, b) => a.streamOrdering - b.streamOrdering).map((stored) => {
       this.absent.delete(stored.eventId);
       this.cache.set(stored.eventId, stored);
-      return { event: toPersistedEvent(stored), stored: true };
+      return toPersistedEvent(stored);
     });
   }
 
@@ -403,54 +515,37 @@ export class EventStore {
       const known = await this.getEvents(writes.map((w) => w.eventId));
       const fresh = writes.filter((w, i) => !known.has(w.eventId) && writes.findIndex((o) => o.eventId === w.eventId) === i);
       if (fresh.length === 0) return [];
-      const rows = await this.prisma.$transaction(async (tx) => {
-        // One statement for all rows; stream orderings follow the order of the batch (its auth order).
-        const inserted = await tx.event.createManyAndReturn({ data: fresh.map((write) => this.eventRow(write)), select: EVENT_COLUMNS });
-        await this.insertAuthEdges(tx, fresh);
-        return inserted;
-      }, TRANSACTION_OPTIONS);
+      // stream orderings follow the order of the batch (its auth order)
+      const orderings = await this.prisma.$transaction((tx) => this.insertEvents(tx, fresh), TRANSACTION_OPTIONS);
       this.writesCommitted++;
-      const pdus = new Map(fresh.map((write) => [write.eventId, write.pdu]));
-      return rows.sort((a, b) => Number(a.streamOrdering - b.streamOrdering)).map((row) => {
-        const stored = { ...toStoredEventMeta(row), pdu: pdus.get(row.eventId)! };
-        this.absent.delete(stored.eventId);
-        this.cache.set(stored.eventId, stored);
-        return toPersistedEvent(stored);
-      });
+      return this.cacheWritten(fresh, orderings);
     });
   }
 
-  /** The events table row of an event. */
-  private eventRow(write: EventWrite) {
-    const { pdu } = write;
-    const fields = describe(pdu);
-    return {
-      eventId: write.eventId,
-      roomId: write.roomId,
-      type: fields.type,
-      stateKey: fields.stateKey,
-      sender: fields.sender,
-      membership: fields.membership,
-      depth: BigInt(integerField(pdu.depth)),
-      originServerTs: BigInt(integerField(pdu.origin_server_ts)),
-      receivedTs: BigInt(write.receivedTs),
-      json: JSON.stringify(pdu),
-      outlier: write.outlier,
-      rejectedReason: write.rejectedReason,
-      softFailed: write.softFailed,
-      instanceName: this.instanceName,
-      sendOnBehalfOf: write.sendOnBehalfOf,
-    };
-  }
-
-  private async insertAuthEdges(tx: Tx, writes: EventWrite[]): Promise<void> {
-    const data = writes.flatMap((write) => write.authEventIds.map((authId) => ({ eventId: write.eventId, authId, roomId: write.roomId })));
-    if (data.length > 0) await tx.eventAuth.createMany({ data, skipDuplicates: true });
-  }
-
-  private async insertEventRow(tx: Tx, write: EventWrite): Promise<EventRow> {
-    const row = await tx.event.create({ data: this.eventRow(write), select: EVENT_COLUMNS });
-    await this.insertAuthEdges(tx, [write]);
-    return row;
+  /** Inserts the events' rows, in order, and their auth edges; returns each event's stream ordering. */
+  private async insertEvents(tx: Tx, writes: EventWrite[]): Promise<Map<string, number>> {
+    const rows = await bulkInsertReturning<EventWrite, { stream_ordering: bigint; event_id: string }>(tx, {
+      table: "events",
+      columns: {
+        event_id: "text", room_id: "text", type: "text", state_key: "text", sender: "text", membership: "text", depth: "bigint",
+        origin_server_ts: "bigint", received_ts: "bigint", json: "text", outlier: "boolean", rejected_reason: "text",
+        soft_failed: "boolean", instance_name: "text", send_on_behalf_of: "text",
+      },
+      rows: writes,
+      values: (write) => {
+        const { pdu } = write;
+        const fields = describe(pdu);
+        return [
+          write.eventId, write.roomId, fields.type, fields.stateKey, fields.sender, fields.membership, integerField(pdu.depth),
+          integerField(pdu.origin_server_ts), write.receivedTs, JSON.stringify(pdu), write.outlier, write.rejectedReason,
+          write.softFailed, this.instanceName, write.sendOnBehalfOf,
+        ];
+      },
+    }, "stream_ordering, event_id");
+    await bulkInsert(tx, {
+      table: "event_auth", columns: { event_id: "text", auth_id: "text", room_id: "text" }, skipDuplicates: true,
+      rows: writes.flatMap((w) => w.authEventIds.map((authId) => [w.eventId, authId, w.roomId] as const)), values: (row) => row,
+    });
+    return new Map(rows.map((r) => [r.event_id, Number(r.stream_ordering)]));
   }
 }

@@ -2,6 +2,7 @@
  * The persisted per-room staging area for PDUs received over federation. A PDU is acknowledged to its sender
  * only once it is here; the room's worker removes it only after the event is persisted.
  */
+import { bulkInsert } from "./bulk-insert";
 import type { PrismaClient } from "./generated/client";
 
 export interface StagedEvent {
@@ -19,10 +20,10 @@ export class StagingStore {
 
   /** Stages PDUs in the order given (a transaction's, at once); events already waiting are left as they are. */
   async stage(events: Array<Omit<StagedEvent, "id">>): Promise<void> {
-    if (events.length === 0) return;
-    await this.prisma.inboundStagedEvent.createMany({
-      data: events.map((event) => ({ ...event, receivedTs: BigInt(event.receivedTs) })),
-      skipDuplicates: true,
+    await bulkInsert(this.prisma, {
+      table: "federation_inbound_events_staging",
+      columns: { origin: "text", room_id: "text", event_id: "text", received_ts: "bigint", event_json: "text", redacted: "boolean" },
+      rows: events, values: (e) => [e.origin, e.roomId, e.eventId, e.receivedTs, e.eventJson, e.redacted], skipDuplicates: true,
     });
   }
 

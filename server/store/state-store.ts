@@ -7,6 +7,8 @@
  */
 import { parseStateKey, stateKey, type StateKey, type StateMap } from "../events";
 import { LruCache } from "../util/lru-cache";
+import { bulkInsert } from "./bulk-insert";
+import type { OpenBatches } from "./event-batch";
 import type { Prisma, PrismaClient } from "./generated/client";
 
 export type Tx = Prisma.TransactionClient;
@@ -31,6 +33,16 @@ interface CachedGroup {
   deltaDepth: number;
 }
 
+/** A state group about to be written: its ID is taken from the database's sequence when it is planned. */
+export interface PlannedStateGroup extends CachedGroup {
+  id: number;
+  roomId: string;
+  eventId: string;
+  prevStateGroup: number | null;
+  /** the rows to write: the whole state for a snapshot, what changed for a delta */
+  entries: Array<[StateKey, string]>;
+}
+
 const MEMBER_TYPE = "m.room.member";
 /** Rows per statement when many change at once: keeps statements and their parameter lists of a sane size. */
 const WRITE_CHUNK = 500;
@@ -47,7 +59,8 @@ export class StateStore {
   /** content.membership of member events: immutable, and asked for on every event the sender sends */
   private readonly memberships = new LruCache<string, string | null>(50_000);
 
-  constructor(private readonly prisma: PrismaClient) {}
+  /** `batches`: timeline events queued but not yet written, which reads see before the database */
+  constructor(private readonly prisma: PrismaClient, private readonly batches: OpenBatches) {}
 
   /** The full state of a group (a copy the caller may change). Throws for an unknown group. */
   async getStateGroupState(group: number): Promise<StateMap<string>> {
@@ -55,7 +68,7 @@ export class StateStore {
   }
 
   private async loadGroup(group: number): Promise<CachedGroup> {
-    const cached = this.groups.get(group);
+    const cached = this.batches.group(group) ?? this.groups.get(group);
     if (cached) return cached;
     const rows = await this.prisma.$queryRaw<Array<{ n: number; type: string | null; state_key: string | null; event_id: string | null }>>`
       WITH RECURSIVE chain(id, prev, n) AS (
@@ -81,7 +94,7 @@ export class StateStore {
     const result = new Map<string, StateGroupOfEvent>();
     const missing: string[] = [];
     for (const id of new Set(eventIds)) {
-      const cached = this.eventGroups.get(id);
+      const cached = this.batches.eventGroup(id) ?? this.eventGroups.get(id);
       if (cached) result.set(id, cached);
       else missing.push(id);
     }
@@ -111,33 +124,36 @@ export class StateStore {
   }
 
   /**
-   * Writes the state after `eventId` as a new group inside `tx`: a delta on `base` when that is possible (no key
-   * removed, chain not too deep), else a full snapshot. Returns the group's ID; the state is cached by
-   * `noteCommitted` once the transaction has committed.
+   * Plans the state after `eventId` as a new group: a delta on `base` when that is possible (no key removed, chain
+   * not too deep), else a full snapshot. Its ID is taken now, so events queued after it can name it.
    */
-  async writeStateGroup(tx: Tx, roomId: string, eventId: string, base: number | null, state: StateMap<string>): Promise<{ group: number; deltaDepth: number }> {
+  async planStateGroup(roomId: string, eventId: string, base: number | null, state: StateMap<string>): Promise<PlannedStateGroup> {
     let entries: Array<[StateKey, string]> = [...state];
-    let prevStateGroup: bigint | null = null;
+    let prevStateGroup: number | null = null;
     let deltaDepth = 0;
     if (base !== null) {
       const baseGroup = await this.loadGroup(base);
       const removesKeys = [...baseGroup.state.keys()].some((key) => !state.has(key));
       if (!removesKeys && baseGroup.deltaDepth + 1 < MAX_STATE_DELTA_DEPTH) {
         entries = entries.filter(([key, id]) => baseGroup.state.get(key) !== id);
-        prevStateGroup = BigInt(base);
+        prevStateGroup = base;
         deltaDepth = baseGroup.deltaDepth + 1;
       }
     }
-    const row = await tx.stateGroup.create({ data: { roomId, eventId, prevStateGroup, deltaDepth }, select: { id: true } });
-    for (let i = 0; i < entries.length; i += WRITE_CHUNK) {
-      await tx.stateGroupState.createMany({
-        data: entries.slice(i, i + WRITE_CHUNK).map(([key, id]) => {
-          const [type, stateKeyValue] = parseStateKey(key);
-          return { stateGroup: row.id, type, stateKey: stateKeyValue, eventId: id };
-        }),
-      });
-    }
-    return { group: Number(row.id), deltaDepth };
+    const [{ id }] = await this.prisma.$queryRaw<[{ id: bigint }]>`SELECT nextval(pg_get_serial_sequence('state_groups', 'id')) AS id`;
+    return { id: Number(id), roomId, eventId, prevStateGroup, deltaDepth, entries, state: new Map(state) };
+  }
+
+  /** Writes planned state groups inside `tx`; they are cached by `noteGroupCommitted` once it has committed. */
+  async writeStateGroups(tx: Tx, groups: PlannedStateGroup[]): Promise<void> {
+    await bulkInsert(tx, {
+      table: "state_groups", columns: { id: "bigint", room_id: "text", event_id: "text", prev_state_group: "bigint", delta_depth: "integer" },
+      rows: groups, values: (g) => [g.id, g.roomId, g.eventId, g.prevStateGroup, g.deltaDepth],
+    });
+    await bulkInsert(tx, {
+      table: "state_groups_state", columns: { state_group: "bigint", type: "text", state_key: "text", event_id: "text" },
+      rows: groups.flatMap((g) => g.entries.map(([key, eventId]) => [g.id, ...parseStateKey(key), eventId] as const)), values: (row) => row,
+    });
   }
 
   /** Records that `group` (written in a committed transaction) holds `state`, so reading it costs nothing. */
@@ -146,7 +162,7 @@ export class StateStore {
   }
 
   async getCurrentState(roomId: string): Promise<StateMap<string>> {
-    const cached = this.currentStates.get(roomId);
+    const cached = this.batches.forRoom(roomId)?.after?.state ?? this.currentStates.get(roomId);
     if (cached) return new Map(cached);
     const rows = await this.prisma.currentStateEvent.findMany({ where: { roomId }, select: { type: true, stateKey: true, eventId: true } });
     const state: StateMap<string> = new Map(rows.map((r) => [stateKey(r.type, r.stateKey), r.eventId]));

@@ -10,6 +10,7 @@ import { prevEventIdsOf, stateKey, type StateMap } from "../../server/events";
 import { EventPersister, type PersistedEvent } from "../../server/rooms/event-persister";
 import { emptyContext, StateHandler } from "../../server/rooms/state-handler";
 import type { Database } from "../../server/store/database";
+import { OpenBatches } from "../../server/store/event-batch";
 import { EventStore } from "../../server/store/event-store";
 import { RoomStore } from "../../server/store/room-store";
 import { MAX_STATE_DELTA_DEPTH, StateStore } from "../../server/store/state-store";
@@ -31,8 +32,9 @@ interface Engine {
 }
 
 function engine(db: Database): Engine {
-  const state = new StateStore(db.prisma);
-  const events = new EventStore(db.prisma, state, "main");
+  const batches = new OpenBatches();
+  const state = new StateStore(db.prisma, batches);
+  const events = new EventStore(db.prisma, state, "main", batches);
   const stateHandler = new StateHandler(events, state);
   const persister = new EventPersister({ events, state, stateHandler, log: silent });
   const notified: PersistedEvent[] = [];
@@ -134,6 +136,73 @@ function persistenceSuite(label: string, open: () => Promise<{ db: Database; don
       assert.deepEqual(await e.events.getForwardExtremities(room.roomId), extremities);
       assert.notEqual(named(await e.state.getCurrentState(room.roomId), "m.room.power_levels"), overreach.id);
       assert.deepEqual((await e.events.getRoomMessages(room.roomId, 100)).filter((m) => m.eventId === overreach.id), []);
+    });
+
+    it("checks each queued event against those queued before it, and writes the batch in one transaction", async () => {
+      const room = await startRoom(e);
+      const dave = "@dave:d.test";
+      const notifiedBefore = e.notified.length;
+      const specs: EventSpec[] = [
+        { type: "m.room.member", sender: dave, stateKey: dave, content: { membership: "join" } },
+        { type: "m.room.message", sender: dave, content: { body: "my first words here" } },
+        { type: "m.room.topic", sender: BOB, stateKey: "", content: { topic: "batched" } },
+        { type: "m.room.message", sender: BOB, content: { body: "on the new topic" } },
+      ];
+      const queued: string[] = [];
+      const batch = e.persister.openBatch(room.roomId);
+      try {
+        for (const spec of specs) {
+          const built = room.check(spec);
+          const context = await e.stateHandler.computeContext(room.version, prevEventIdsOf(built.event, room.version));
+          // dave's message cites his queued join among its auth events: it must be found
+          assert.equal(await e.stateHandler.rejectionByAuthEvents(built.event, room.version), null);
+          assert.equal(await e.stateHandler.rejectionByState(built.event, room.version, context.stateBefore), null);
+          await e.persister.queue({ event: built.event, version: room.version, context }, batch);
+          room.add(built);
+          queued.push(built.id);
+        }
+        assert.deepEqual(await e.state.getCurrentState(room.roomId), room.state);
+        assert.deepEqual(await e.events.getForwardExtremities(room.roomId), [queued.at(-1)]);
+        assert.equal(await e.db.prisma.event.count({ where: { eventId: { in: queued } } }), 0, "nothing is written before the commit");
+        assert.equal(e.notified.length, notifiedBefore, "nor told to the events stream");
+        const written = await e.persister.commit(batch);
+        assert.deepEqual(written.map((w) => w.eventId), queued);
+        assert.deepEqual(written.map((w) => w.streamOrdering), [...written.map((w) => w.streamOrdering)].sort((x, y) => x - y));
+        assert.deepEqual(e.notified.slice(notifiedBefore).map((n) => n.eventId), queued);
+      } finally {
+        e.persister.closeBatch(batch);
+      }
+      // What the database holds, read by an engine with empty caches.
+      const fresh = engine(e.db);
+      assert.deepEqual(await fresh.state.getCurrentState(room.roomId), room.state);
+      assert.deepEqual(await fresh.events.getForwardExtremities(room.roomId), [queued.at(-1)]);
+      assert.equal(named((await fresh.state.getStateAfterEvent(queued[2]!))!, "m.room.topic"), queued[2]);
+      assert.deepEqual([...(await fresh.state.currentJoinedHosts(room.roomId))].sort(), ["a.test", "b.test", "c.test", "d.test"]);
+      assert.ok((await fresh.events.getAuthChainIds([queued[1]!])).has(queued[0]!));
+    });
+
+    it("drops a batch whose write fails, and refuses events that would build on it", async () => {
+      const room = await startRoom(e);
+      const extremities = await e.events.getForwardExtremities(room.roomId);
+      const topic = room.check({ type: "m.room.topic", sender: BOB, stateKey: "", content: { topic: "never written" } });
+      const batch = e.persister.openBatch(room.roomId);
+      try {
+        const context = await e.stateHandler.computeContext(room.version, prevEventIdsOf(topic.event, room.version));
+        await e.persister.queue({ event: topic.event, version: room.version, context }, batch);
+        // Another writer takes the state group ID the topic planned: the batch's transaction fails on it.
+        const planned = (await e.state.stateGroupOfEvent(topic.id))!.group;
+        await e.db.prisma.stateGroup.create({ data: { id: BigInt(planned), roomId: room.roomId, eventId: "$other", deltaDepth: 0 } });
+        await assert.rejects(e.persister.commit(batch));
+        assert.equal(await e.events.getEvent(topic.id), null, "the queued event is gone");
+        assert.deepEqual(await e.events.getForwardExtremities(room.roomId), extremities);
+        assert.notEqual(named(await e.state.getCurrentState(room.roomId), "m.room.topic"), topic.id);
+        const next = room.build({ type: "m.room.message", sender: BOB, content: { body: "after the failure" } });
+        await assert.rejects(e.persister.queue({ event: next.event, version: room.version, context }, batch), /earlier write .* failed/);
+        await assert.rejects(e.persister.commit(batch), /earlier write .* failed/);
+      } finally {
+        e.persister.closeBatch(batch);
+      }
+      assert.equal(await e.db.prisma.event.count({ where: { eventId: topic.id } }), 0);
     });
 
     it("keeps outliers out of the timeline, and takes one into it when it arrives as a timeline event", async () => {
