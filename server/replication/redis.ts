@@ -39,6 +39,8 @@ export class RedisTransport implements ReplicationTransport {
   private publisherLastHeard = 0;
   private keepalive: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** the publisher's socket is corked until the end of the current synchronous run */
+  private corked = false;
   private readonly now: () => number;
 
   constructor(private readonly options: RedisTransportOptions) {
@@ -79,8 +81,24 @@ export class RedisTransport implements ReplicationTransport {
       this.options.log.error("cannot serialise replication command", { command: command.name, error: (e as Error).message });
       return;
     }
+    this.batchWrites(publisher);
     publisher.publish(redisChannel(command, this.options.channel), line)
       .catch((e: Error) => this.options.log.warn("redis publish failed", { command: command.name, error: e.message }));
+  }
+
+  /**
+   * Commands published in one synchronous run (the streamer's page of RDATA) leave in one write: the socket is
+   * corked until the run ends. A write per command costs a syscall each, more than the command itself.
+   */
+  private batchWrites(publisher: Redis): void {
+    if (this.corked || publisher.status !== "ready") return;
+    const stream = publisher.stream;
+    this.corked = true;
+    stream.cork();
+    queueMicrotask(() => {
+      this.corked = false;
+      stream.uncork();
+    });
   }
 
   async stop(): Promise<void> {

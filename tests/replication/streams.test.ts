@@ -92,4 +92,17 @@ describe("replication streams", () => {
     assert.deepEqual((await writer.updateFunction("w", 0, 3, 100)).updates.map(([t]) => t), [3]);
     assert.throws(() => writer.append(), /at least one row/);
   });
+
+  it("keeps at most maxRows rows however many come and go, and reads from any position among them", async () => {
+    const writer = new MemoryStreamWriter(TypingStream, { maxRows: 10 });
+    for (let i = 1; i <= 95; i++) writer.append([`!r${i}:s`, []]);
+    writer.append(["!a:s", []], ["!b:s", []]); // token 96: two rows
+    const all = await writer.updateFunction("w", 0, 96, 100);
+    assert.deepEqual(all.updates.map(([t]) => t), [88, 89, 90, 91, 92, 93, 94, 95, 96, 96]);
+    assert.deepEqual((await writer.updateFunction("w", 93, 96, 100)).updates.map(([t]) => t), [94, 95, 96, 96]);
+    assert.deepEqual((await writer.updateFunction("w", 93, 94, 100)).updates.map(([t]) => t), [94]);
+    assert.deepEqual((await writer.updateFunction("w", 96, 96, 100)).updates, []);
+    writer.discardUpTo(95);
+    assert.deepEqual((await writer.updateFunction("w", 0, 96, 100)).updates.map(([t]) => t), [96, 96]);
+  });
 });

@@ -20,7 +20,9 @@ export interface MemoryStreamWriterOptions {
 }
 
 export class MemoryStreamWriter<R> implements StreamWriter<R> {
+  /** kept rows are entries[head..]: dropping old rows moves head, so neither append nor a read copies them all */
   private entries: Entry<R>[] = [];
+  private head = 0;
   private token = 0;
   private readonly now: () => number;
   private readonly retentionMs: number;
@@ -48,8 +50,7 @@ export class MemoryStreamWriter<R> implements StreamWriter<R> {
 
   /** Drops rows up to `token`, e.g. once every federation sender has acknowledged them. */
   discardUpTo(token: Token): void {
-    const keep = this.entries.findIndex((e) => e.token > token);
-    this.entries = keep < 0 ? [] : this.entries.slice(keep);
+    this.drop(this.firstAfter(token));
   }
 
   readonly updateFunction = async (_instanceName: string, fromToken: Token, uptoToken: Token, limit: number): Promise<StreamUpdateResult<R>> => {
@@ -57,8 +58,8 @@ export class MemoryStreamWriter<R> implements StreamWriter<R> {
     // A consumer ahead of us saw our previous life: everything we still hold is new to it.
     const from = fromToken > this.token ? -1 : fromToken;
     const updates: Array<[Token, R]> = [];
-    for (const e of this.entries) {
-      if (e.token <= from) continue;
+    for (let i = this.firstAfter(from); i < this.entries.length; i++) {
+      const e = this.entries[i]!;
       if (e.token > uptoToken) break;
       const last = updates[updates.length - 1];
       if (updates.length >= limit && last && last[0] !== e.token) return { updates, upto_token: last[0], limited: true };
@@ -68,9 +69,31 @@ export class MemoryStreamWriter<R> implements StreamWriter<R> {
   };
 
   private expire(now: number): void {
-    let drop = 0;
-    const overflow = this.entries.length - this.maxRows;
-    while (drop < this.entries.length && (drop < overflow || this.entries[drop]!.ts < now - this.retentionMs)) drop++;
-    if (drop > 0) this.entries = this.entries.slice(drop);
+    let end = this.head;
+    const overflowEnd = this.entries.length - this.maxRows;
+    while (end < this.entries.length && (end < overflowEnd || this.entries[end]!.ts < now - this.retentionMs)) end++;
+    this.drop(end);
+  }
+
+  /** Index of the first kept row with a token after `token` (tokens ascend: binary search). */
+  private firstAfter(token: Token): number {
+    let lo = this.head;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.token > token) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** Forgets the rows before index `end`, compacting once the dropped part outweighs the kept one. */
+  private drop(end: number): void {
+    if (end <= this.head) return;
+    this.head = end;
+    if (this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
   }
 }
