@@ -87,7 +87,8 @@ describe("FederationSender", () => {
   it("fills transactions with at most 50 PDUs and 100 EDUs in Synapse's EDU order; a keyed EDU replaces the older one", async () => {
     const d = "edu.test";
     const room = "!edu:origin.test";
-    const { server, h } = await setUp([d]);
+    // the first transaction is held while the rest is queued: it must not time out meanwhile on a loaded machine
+    const { server, h } = await setUp([d], { requestTimeoutMs: 120_000 });
     await h.start();
     try {
       h.source.setHosts(room, [SELF, d]);
