@@ -4,7 +4,10 @@ const STANDARD = /^[A-Za-z0-9+/]*={0,2}$/;
 const URL_SAFE = /^[A-Za-z0-9_-]*={0,2}$/;
 
 export function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64").replace(/=+$/, "");
+  const padded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  // "=" appears only as padding at the end; slicing it off costs less than a regex replace.
+  const padding = padded.indexOf("=");
+  return padding === -1 ? padded : padded.slice(0, padding);
 }
 
 export function encodeBase64Url(bytes: Uint8Array): string {

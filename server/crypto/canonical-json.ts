@@ -32,11 +32,14 @@ export function compareCodePoints(a: string, b: string): number {
 }
 
 const SURROGATE = /[\uD800-\uDFFF]/;
+/** The characters JSON.stringify may escape: a lone surrogate is escaped and a pair is not, so both go to it. */
+const MAY_NEED_ESCAPE = /["\\\u0000-\u001F\uD800-\uDFFF]/;
 
 function encodeString(s: string): string {
   // JSON.stringify emits exactly the escapes canonical JSON wants: \" \\ \b \f \n \r \t, \u00XX for other
-  // control characters, and (since ES2019) \uXXXX for lone surrogates; everything else is left as is.
-  return JSON.stringify(s);
+  // control characters, and (since ES2019) \uXXXX for lone surrogates; everything else is left as is. Most
+  // strings hold none of those characters, and quoting them directly is about twice as fast as JSON.stringify.
+  return MAY_NEED_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
 /** Where in the value the encoder is: kept as a stack and turned into text only for an error message. */
@@ -69,29 +72,41 @@ function encode(value: unknown, path: Path): string {
         }
         return out + "]";
       }
-      const keys = Object.keys(value);
-      // UTF-16 order (the native sort) equals code point order unless a key holds a surrogate pair.
-      keys.sort(keys.some((k) => SURROGATE.test(k)) ? compareCodePoints : undefined);
-      let out = "{";
-      let first = true;
-      for (const key of keys) {
-        const item = (value as Record<string, unknown>)[key];
-        if (item === undefined) continue;
-        path.push(key);
-        out += (first ? "" : ",") + encodeString(key) + ":" + encode(item, path);
-        path.pop();
-        first = false;
-      }
-      return out + "}";
+      return encodeObject(value as Record<string, unknown>, [], path);
     }
     default:
       throw new CanonicalJsonError(`${typeof value} is not a JSON value`, pathText(path));
   }
 }
 
+function encodeObject(object: Record<string, unknown>, omit: readonly string[], path: Path): string {
+  const keys = Object.keys(object);
+  // UTF-16 order (the native sort) equals code point order unless a key holds a surrogate pair.
+  keys.sort(keys.some((k) => SURROGATE.test(k)) ? compareCodePoints : undefined);
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    const item = object[key];
+    if (item === undefined || omit.includes(key)) continue;
+    path.push(key);
+    out += (first ? "" : ",") + encodeString(key) + ":" + encode(item, path);
+    path.pop();
+    first = false;
+  }
+  return out + "}";
+}
+
 /** The canonical JSON text of a value. */
 export function canonicalJson(value: unknown): string {
   return encode(value, []);
+}
+
+/**
+ * The canonical JSON text of `object` without its top-level keys listed in `omit`, as signing and hashing need:
+ * cheaper than encoding a copy made without them.
+ */
+export function canonicalJsonWithout(object: JsonObject, omit: readonly string[]): string {
+  return encodeObject(object, omit, []);
 }
 
 /** The canonical JSON of a value as UTF-8 bytes: what gets signed and hashed. */

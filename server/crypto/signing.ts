@@ -3,15 +3,15 @@
  * `signatures` and `unsigned` is signed; signatures from other servers and keys are kept.
  */
 import type { KeyObject } from "node:crypto";
-import { canonicalJsonBytes, type JsonObject } from "./canonical-json";
+import { canonicalJsonWithout, type JsonObject } from "./canonical-json";
 import { signBytes, verifyBytes, type SigningKey } from "./ed25519";
+import { withMembers } from "./json-object";
 
 export type Signatures = Record<string, Record<string, string>>;
 
 /** The bytes that are signed: canonical JSON without top-level `signatures` and `unsigned`. */
 export function signedBytes(object: JsonObject): Buffer {
-  const { signatures: _s, unsigned: _u, ...rest } = object;
-  return canonicalJsonBytes(rest);
+  return Buffer.from(canonicalJsonWithout(object, ["signatures", "unsigned"]), "utf8");
 }
 
 /** Returns a copy of `object` with our signature added to any already there. */
@@ -19,7 +19,7 @@ export function signJson<T extends JsonObject>(object: T, serverName: string, ke
   const signature = signBytes(key, signedBytes(object));
   const existing = (object.signatures ?? {}) as Signatures;
   const signatures: Signatures = { ...existing, [serverName]: { ...(existing[serverName] ?? {}), [key.keyId]: signature } };
-  return { ...object, signatures } as T;
+  return withMembers(object, { signatures });
 }
 
 export type VerifyResult = { ok: true } | { ok: false; reason: string };

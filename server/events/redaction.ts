@@ -67,11 +67,18 @@ function redactContent(type: string, content: JsonObject, version: RoomVersion):
   }
 }
 
-/** The redacted copy of `event` under `version`'s rules. Throws InvalidEventError if `type` or `content` is malformed. */
-export function redactEvent(event: JsonObject, version: RoomVersion): Pdu {
-  const pdu = parsePdu(event);
+/**
+ * The redacted form of a parsed event under `version`'s rules: a new top-level object whose values are shared with
+ * `pdu`, for hashing and signing without the cost of a deep copy. Use redactEvent for an event to keep or change.
+ */
+export function pruneEvent(pdu: Pdu, version: RoomVersion): Pdu {
   const redacted = pick(pdu, version.redaction.keepOriginMembershipPrevState ? PRE_V11_TOP_LEVEL_KEYS : TOP_LEVEL_KEYS);
   redacted.content = redactContent(pdu.type, pdu.content, version);
+  return redacted as Pdu;
+}
+
+/** The redacted copy of `event` under `version`'s rules. Throws InvalidEventError if `type` or `content` is malformed. */
+export function redactEvent(event: JsonObject, version: RoomVersion): Pdu {
   // A deep copy, so that callers may change the result without touching the original event.
-  return structuredClone(redacted) as Pdu;
+  return structuredClone(pruneEvent(parsePdu(event), version));
 }
