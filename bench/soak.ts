@@ -1,9 +1,10 @@
 /**
- * `npm run soak [-- --minutes N]`: a bounded soak of scaled-out federation sending. `main` and two federation
- * senders (bench/soak-node.ts child processes) share a fresh PostgreSQL database and a private redis-server on a
- * free port. 50 loopback destinations (bench/soak-receiver.ts) join two public rooms over real make_join/send_join;
- * then events are sent into the rooms while destinations fail (500), hang or refuse connections for random
- * periods, main and the senders are SIGKILLed at random moments and started again, and Redis is restarted once.
+ * `npm run soak [-- --minutes N --events N]`: a bounded soak of scaled-out federation sending. `main` and two
+ * federation senders (bench/soak-node.ts child processes) share a fresh PostgreSQL database and a private
+ * redis-server on a free port. 50 loopback destinations (bench/soak-receiver.ts) join two public rooms over real
+ * make_join/send_join; then events (10,000 by default, paced over the duration) are sent into the rooms while
+ * destinations fail (500), hang or refuse connections for random periods, main and the senders are SIGKILLed at
+ * random moments and started again, and Redis is restarted once.
  * After the faults stop, the soak waits for every destination to catch up, prints per destination what was sent
  * and received, duplicates and corrupt transactions, and exits 1 when an event is missing or a transaction was
  * corrupt. Catch-up after a crash sends each room's newest events only (Synapse's design): the destination pulls
@@ -31,7 +32,6 @@ import { SoakReceiver, type FaultMode } from "./soak-receiver";
 const ORIGIN = "origin.soak";
 const DESTINATIONS = 50;
 const ROOMS = 2;
-const SEND_INTERVAL_MS = 250;
 const DRAIN_TIMEOUT_MS = 4 * 60_000;
 const INSTANCES = ["main", "sender1", "sender2"] as const;
 type Instance = (typeof INSTANCES)[number];
@@ -191,7 +191,7 @@ function table(rows: DestinationReport[]): string {
   return [format(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(format)].join("\n");
 }
 
-async function soak(minutes: number): Promise<number> {
+async function soak(minutes: number, events: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-soak-"));
   const log = createWriteStream(join(dir, "processes.log"));
   say(`working directory ${dir} (process logs in processes.log)`);
@@ -268,19 +268,25 @@ async function soak(minutes: number): Promise<number> {
     const until = Date.now() + minutes * 60_000;
     const running = () => Date.now() < until;
 
-    const traffic = (async () => {
-      for (let index = 0; running(); index++) {
-        const roomId = roomIds[index % roomIds.length]!;
+    // Events are paced evenly over the duration, one client per room (so each room's acknowledged order is its
+    // order). A send that fails (main is down, or died before answering) may or may not have created its event: it
+    // is not counted, and the slot is tried again.
+    const perRoom = Math.ceil(events / roomIds.length);
+    const sendInterval = (minutes * 60_000) / perRoom;
+    const trafficStarted = Date.now();
+    const traffic = Promise.all(roomIds.map(async (roomId) => {
+      for (let index = 0; index < perRoom && running();) {
+        await sleep(trafficStarted + index * sendInterval - Date.now());
         try {
           const { event_id } = await control<{ event_id: string }>(mainUrl, "send", { room_id: roomId, body: `soak-${index}` }, 10_000);
           sent.push({ roomId, eventId: event_id });
+          index++;
         } catch {
-          // main is down, or died before answering: the event may or may not exist, so it is not counted
           inDoubt++;
+          await sleep(200);
         }
-        await sleep(SEND_INTERVAL_MS);
       }
-    })();
+    }));
 
     const destinationFaults = (async () => {
       const modes: FaultMode[] = ["error", "hang", "closed"];
@@ -324,7 +330,7 @@ async function soak(minutes: number): Promise<number> {
 
     await Promise.all([traffic, destinationFaults, crashes]);
     for (const r of receivers) await r.setMode("ok");
-    say(`faults over: ${sent.length} events acknowledged by main, ${inDoubt} sends failed or in doubt (not counted); draining`);
+    say(`faults over: ${sent.length} of ${perRoom * roomIds.length} events acknowledged by main, ${inDoubt} sends failed or in doubt (not counted); draining`);
 
     // ---- drain ---------------------------------------------------------------------------------------------
     const drainStarted = Date.now();
@@ -364,10 +370,11 @@ async function soak(minutes: number): Promise<number> {
   return exitCode;
 }
 
-const { values } = parseArgs({ options: { minutes: { type: "string", default: "3" } }, strict: true });
+const { values } = parseArgs({ options: { minutes: { type: "string", default: "6" }, events: { type: "string", default: "10000" } }, strict: true });
 const minutes = Number(values.minutes);
-if (!(minutes > 0)) {
-  process.stderr.write(`error: --minutes: expected a positive number, got "${values.minutes}"\n`);
+const events = Number(values.events);
+if (!(minutes > 0) || !(Number.isInteger(events) && events > 0)) {
+  process.stderr.write(`error: --minutes takes a positive number (got "${values.minutes}"), --events a positive integer (got "${values.events}")\n`);
   process.exit(1);
 }
-process.exitCode = await soak(minutes);
+process.exitCode = await soak(minutes, events);
