@@ -12,7 +12,7 @@ import {
 import type { Logger } from "../http/router";
 import type { Keyring } from "../keys/keyring";
 import type { CachedMedia, RemoteMediaCache } from "../media/remote-media-cache";
-import { LruCache } from "../util/lru-cache";
+import { LRUCache } from "lru-cache";
 import { checkPdu } from "./event-checks";
 import type {
   DirectoryResponse, KeysClaimResponse, KeysQueryResponse, ProfileResponse, TransportLayerClient, UserDevicesResponse,
@@ -58,10 +58,10 @@ export class NoServerAnsweredError extends Error {
 const DEFAULT_MAKE_JOIN_VERSION = "1";
 
 export class FederationClient {
-  private readonly eventCache: LruCache<string, Pdu>;
+  private readonly eventCache: LRUCache<string, Pdu>;
 
   constructor(private readonly o: FederationClientOptions) {
-    this.eventCache = new LruCache(o.eventCacheSize ?? 10_000);
+    this.eventCache = new LRUCache({ max: o.eventCacheSize ?? 10_000 });
   }
 
   /** Each server once, in the order given, without us. */

@@ -5,7 +5,7 @@
  * stream_ordering is assigned and committed in order, so a reader that has seen position N has seen all before.
  */
 import { parsePdu, type Pdu, type StateMap } from "../events";
-import { LruCache } from "../util/lru-cache";
+import { LRUCache } from "lru-cache";
 import { Linearizer } from "../util/linearizer";
 import { bulkInsert, bulkInsertReturning } from "./bulk-insert";
 import { EventBatch, type OpenBatches, type QueuedEvent } from "./event-batch";
@@ -156,14 +156,14 @@ function stateGroupOf({ timeline, group }: Pick<QueuedEvent, "timeline" | "group
 const TRANSACTION_OPTIONS = { timeout: 120_000, maxWait: 120_000 };
 
 export class EventStore {
-  private readonly cache = new LruCache<string, StoredEvent>(20_000);
+  private readonly cache = new LRUCache<string, StoredEvent>({ max: 20_000 });
   /** IDs a read found missing: an event about to be persisted is looked up twice, and only we write events */
-  private readonly absent = new LruCache<string, true>(10_000);
+  private readonly absent = new LRUCache<string, true>({ max: 10_000 });
   private writesCommitted = 0;
   /** forward extremities by room; this process is the only writer, so it keeps them current */
-  private readonly extremities = new LruCache<string, string[]>(1000);
+  private readonly extremities = new LRUCache<string, string[]>({ max: 1000 });
   /** events some timeline event names as a prev event (true), or that none did when last read (false) */
-  private readonly cited = new LruCache<string, boolean>(10_000);
+  private readonly cited = new LRUCache<string, boolean>({ max: 10_000 });
   private readonly writes = new Linearizer();
 
   /** `batches`: timeline events queued but not yet written, which reads see before the database */

@@ -6,7 +6,7 @@
  * joined where, which the federation sender asks for each event.
  */
 import { parseStateKey, stateKey, type StateKey, type StateMap } from "../events";
-import { LruCache } from "../util/lru-cache";
+import { LRUCache } from "lru-cache";
 import { bulkInsert } from "./bulk-insert";
 import type { OpenBatches } from "./event-batch";
 import type { Prisma, PrismaClient } from "./generated/client";
@@ -52,12 +52,12 @@ function hostOf(userId: string): string {
 }
 
 export class StateStore {
-  private readonly groups = new LruCache<number, CachedGroup>(2000);
-  private readonly currentStates = new LruCache<string, StateMap<string>>(1000);
+  private readonly groups = new LRUCache<number, CachedGroup>({ max: 2000 });
+  private readonly currentStates = new LRUCache<string, StateMap<string>>({ max: 1000 });
   /** an event's state group never changes once written */
-  private readonly eventGroups = new LruCache<string, StateGroupOfEvent>(50_000);
+  private readonly eventGroups = new LRUCache<string, StateGroupOfEvent>({ max: 50_000 });
   /** content.membership of member events: immutable, and asked for on every event the sender sends */
-  private readonly memberships = new LruCache<string, string | null>(50_000);
+  private readonly memberships = new LRUCache<string, { membership: string | null }>({ max: 50_000 });
 
   /** `batches`: timeline events queued but not yet written, which reads see before the database */
   constructor(private readonly prisma: PrismaClient, private readonly batches: OpenBatches) {}
@@ -271,13 +271,13 @@ export class StateStore {
     const missing: string[] = [];
     for (const id of eventIds) {
       const known = this.memberships.get(id);
-      if (known !== undefined) result.set(id, known);
+      if (known !== undefined) result.set(id, known.membership);
       else missing.push(id);
     }
     if (missing.length > 0) {
       const rows = await this.prisma.event.findMany({ where: { eventId: { in: missing } }, select: { eventId: true, membership: true } });
       for (const row of rows) {
-        this.memberships.set(row.eventId, row.membership);
+        this.memberships.set(row.eventId, { membership: row.membership });
         result.set(row.eventId, row.membership);
       }
     }

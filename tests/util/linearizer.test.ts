@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Linearizer } from "../../server/util/linearizer";
-import { LruCache } from "../../server/util/lru-cache";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -22,17 +21,5 @@ describe("Linearizer", () => {
     assert.ok(log.indexOf("start b1") < log.indexOf("end a1"), "another key did not wait");
     await tick();
     assert.equal(lock.isBusy("room"), false, "idle keys are forgotten");
-  });
-});
-
-describe("LruCache", () => {
-  it("forgets the least recently used entry first", () => {
-    const cache = new LruCache<string, number>(2);
-    cache.set("a", 1);
-    cache.set("b", 2);
-    assert.equal(cache.get("a"), 1);
-    cache.set("c", 3);
-    assert.deepEqual([cache.has("a"), cache.has("b"), cache.has("c")], [true, false, true]);
-    assert.throws(() => new LruCache(0), /at least one/);
   });
 });
