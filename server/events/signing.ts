@@ -8,7 +8,7 @@ import {
   encodeBase64,
   signBytes,
   signedBytes,
-  verifyBytes,
+  verifyBytesInPool,
   type JsonObject,
   type SigningKey,
   type VerifyResult,
@@ -102,7 +102,7 @@ export async function verifyEventSignatures(event: JsonObject, version: RoomVers
         lookupFailure = (e as Error).message;
         continue;
       }
-      if (!verifyBytes(publicKey, message, signature)) {
+      if (!(await verifyBytesInPool(publicKey, message, signature))) {
         return { ok: false, reason: `bad signature from ${server} with key ${keyId}` };
       }
       verified = true;

@@ -10,6 +10,7 @@ import {
   signBytes,
   signingKeyFromSeed,
   verifyBytes,
+  verifyBytesInPool,
 } from "../../server/crypto";
 
 const SPEC_SEED = decodeBase64("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1");
@@ -96,5 +97,16 @@ describe("ed25519 signatures: cross-check with tweetnacl", () => {
     const publicKey = publicKeyFromBase64(key.publicKeyBase64);
     assert.equal(verifyBytes(publicKey, Buffer.from("{}"), "not base64!"), false);
     assert.equal(verifyBytes(publicKey, Buffer.from("{}"), "AAAA"), false);
+  });
+
+  test("verifyBytesInPool agrees with verifyBytes: tweetnacl's signatures pass, altered messages and malformed signatures fail", async () => {
+    const publicKey = publicKeyFromBase64(key.publicKeyBase64);
+    for (const message of messages) {
+      const theirs = Buffer.from(nacl.sign.detached(message, pair.secretKey)).toString("base64");
+      assert.equal(await verifyBytesInPool(publicKey, message, theirs), true);
+      assert.equal(await verifyBytesInPool(publicKey, Buffer.concat([message, Buffer.from("!")]), theirs), false);
+    }
+    assert.equal(await verifyBytesInPool(publicKey, Buffer.from("{}"), "not base64!"), false);
+    assert.equal(await verifyBytesInPool(publicKey, Buffer.from("{}"), "AAAA"), false);
   });
 });
