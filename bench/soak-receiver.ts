@@ -19,6 +19,7 @@ export interface ReceivedPdu {
   roomId: string;
   body: string | undefined;
   prevEvents: string[];
+  depth: number;
 }
 
 export class SoakReceiver {
@@ -147,7 +148,7 @@ export class SoakReceiver {
       const content = pdu.content as JsonObject | undefined;
       out.push({
         eventId: computeEventId(pdu, V10), roomId: String(pdu.room_id), prevEvents: (pdu.prev_events as string[] | undefined) ?? [],
-        body: typeof content?.body === "string" ? content.body : undefined,
+        depth: Number(pdu.depth), body: typeof content?.body === "string" ? content.body : undefined,
       });
     }
     return out;
