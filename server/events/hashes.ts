@@ -32,16 +32,26 @@ export function checkContentHash(event: JsonObject): boolean {
   return claimedBytes.equals(computeContentHash(event));
 }
 
+/**
+ * The canonical JSON of the redacted event without `signatures` and `unsigned`: what its reference hash and its
+ * signatures both cover, so a caller doing both computes it once.
+ */
+export function redactedSignedJson(event: JsonObject, version: RoomVersion): string {
+  return canonicalJsonWithout(pruneEvent(toPduJson(parsePdu(event), version), version), ["signatures", "unsigned"]);
+}
+
 /** SHA-256 of the canonical JSON of the redacted event without `signatures` and `unsigned`. */
-export function computeReferenceHash(event: JsonObject, version: RoomVersion): Buffer {
-  const redacted = pruneEvent(toPduJson(parsePdu(event), version), version);
-  return sha256(canonicalJsonWithout(redacted, ["signatures", "unsigned"]));
+export function computeReferenceHash(event: JsonObject, version: RoomVersion, redacted = redactedSignedJson(event, version)): Buffer {
+  return sha256(redacted);
 }
 
 const OPAQUE_EVENT_ID = /^\$[^:]+:.+$/;
 
-/** The event's ID: carried in v1–2 events, the `$`-prefixed reference hash from v3 (URL-safe from v4). */
-export function computeEventId(event: JsonObject, version: RoomVersion): string {
+/**
+ * The event's ID: carried in v1–2 events, the `$`-prefixed reference hash from v3 (URL-safe from v4).
+ * `redacted`: the event's redactedSignedJson, when the caller has it already.
+ */
+export function computeEventId(event: JsonObject, version: RoomVersion, redacted?: string): string {
   switch (version.eventIdFormat) {
     case "opaque": {
       const id = event.event_id;
@@ -51,9 +61,9 @@ export function computeEventId(event: JsonObject, version: RoomVersion): string 
       return id;
     }
     case "reference-hash":
-      return "$" + encodeBase64(computeReferenceHash(event, version));
+      return "$" + encodeBase64(computeReferenceHash(event, version, redacted));
     case "reference-hash-url-safe":
-      return "$" + encodeBase64Url(computeReferenceHash(event, version));
+      return "$" + encodeBase64Url(computeReferenceHash(event, version, redacted));
   }
 }
 

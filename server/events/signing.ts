@@ -14,7 +14,7 @@ import {
   type VerifyResult,
   withMembers,
 } from "../crypto";
-import { computeContentHash, computeEventId } from "./hashes";
+import { computeContentHash, computeEventId, redactedSignedJson } from "./hashes";
 import { InvalidEventError, parsePdu, serverNameOf, toPduJson, type Pdu } from "./pdu";
 import { pruneEvent } from "./redaction";
 import type { RoomVersion } from "./room-versions";
@@ -71,15 +71,18 @@ export type VerifyKeyLookup = (serverName: string, keyId: string, validAtTs: num
 /**
  * Checks every required server's signatures on the redacted event. Like Synapse, each signature whose key can be
  * found must verify, and each server needs at least one. Never throws for a bad event: it is reported as invalid.
+ * `redacted`: the event's redactedSignedJson, when the caller has it already (it computed the event ID).
  */
-export async function verifyEventSignatures(event: JsonObject, version: RoomVersion, lookupKey: VerifyKeyLookup): Promise<VerifyResult> {
+export async function verifyEventSignatures(
+  event: JsonObject, version: RoomVersion, lookupKey: VerifyKeyLookup, redacted?: string,
+): Promise<VerifyResult> {
   let pdu: Pdu;
   let servers: string[];
   let message: Buffer;
   try {
     pdu = toPduJson(parsePdu(event), version);
     servers = requiredSignatureServersOf(pdu, version);
-    message = signedBytes(pruneEvent(pdu, version));
+    message = Buffer.from(redacted ?? redactedSignedJson(pdu, version), "utf8");
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }

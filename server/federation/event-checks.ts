@@ -8,7 +8,7 @@
 import { canonicalJsonBytes, type JsonObject } from "../crypto";
 import {
   checkContentHash, computeEventId, InvalidEventError, listedAuthEventIdsOf, parsePdu, prevEventIdsOf, redactEvent,
-  toPduJson, verifyEventSignatures, type Pdu, type RoomVersion,
+  redactedSignedJson, toPduJson, verifyEventSignatures, type Pdu, type RoomVersion,
 } from "../events";
 import type { Keyring } from "../keys/keyring";
 
@@ -61,16 +61,18 @@ export function checkEventFormat(pdu: Pdu, version: RoomVersion): string | null 
 export async function checkPdu(raw: unknown, version: RoomVersion, keyring: Keyring): Promise<PduCheck> {
   let pdu: Pdu;
   let eventId: string;
+  let redacted: string;
   try {
     pdu = toPduJson(parsePdu(raw), version);
-    eventId = computeEventId(pdu, version);
+    redacted = redactedSignedJson(pdu, version);
+    eventId = computeEventId(pdu, version, redacted);
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
   const problem = checkPduLimits(pdu) ?? checkEventFormat(pdu, version);
   if (problem) return { ok: false, eventId, reason: problem };
   const signatures = await verifyEventSignatures(pdu, version, async (server, keyId, validAtTs) =>
-    (await keyring.getVerifyKey(server, keyId, validAtTs)).publicKey);
+    (await keyring.getVerifyKey(server, keyId, validAtTs)).publicKey, redacted);
   if (!signatures.ok) return { ok: false, eventId, reason: `Signature check failed: ${signatures.reason}` };
   const hashOk = checkContentHash(pdu);
   return { ok: true, event: hashOk ? pdu : redactEvent(pdu, version), eventId, redacted: !hashOk };
