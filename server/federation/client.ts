@@ -5,6 +5,7 @@
  * dropped. Reads that any server in the room can answer try each given server in turn until one does, and checked
  * events are cached by ID, since an event never changes.
  */
+import { LRUCache } from "lru-cache";
 import type { JsonObject } from "../crypto";
 import {
   eventIdOf, getRoomVersion, isKnownRoomVersion, redactEvent, ROOM_VERSION_IDS, roomIdForCreateEvent, type Pdu, type RoomVersion,
@@ -12,7 +13,6 @@ import {
 import type { Logger } from "../http/router";
 import type { Keyring } from "../keys/keyring";
 import type { CachedMedia, RemoteMediaCache } from "../media/remote-media-cache";
-import { LRUCache } from "lru-cache";
 import { checkPdu } from "./event-checks";
 import type {
   DirectoryResponse, KeysClaimResponse, KeysQueryResponse, ProfileResponse, TransportLayerClient, UserDevicesResponse,

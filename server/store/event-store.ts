@@ -4,8 +4,8 @@
  * everything that changes with it in one database transaction. Writes are serialized: each event's
  * stream_ordering is assigned and committed in order, so a reader that has seen position N has seen all before.
  */
-import { parsePdu, type Pdu, type StateMap } from "../events";
 import { LRUCache } from "lru-cache";
+import { parsePdu, type Pdu, type StateMap } from "../events";
 import { Linearizer } from "../util/linearizer";
 import { bulkInsert, bulkInsertReturning } from "./bulk-insert";
 import { EventBatch, type OpenBatches, type QueuedEvent } from "./event-batch";

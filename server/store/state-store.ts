@@ -5,8 +5,8 @@
  * groups. Groups never change once written, so read states are cached. Also the room's current state and who is
  * joined where, which the federation sender asks for each event.
  */
-import { parseStateKey, stateKey, type StateKey, type StateMap } from "../events";
 import { LRUCache } from "lru-cache";
+import { parseStateKey, stateKey, type StateKey, type StateMap } from "../events";
 import { bulkInsert } from "./bulk-insert";
 import type { OpenBatches } from "./event-batch";
 import type { Prisma, PrismaClient } from "./generated/client";
